@@ -1,0 +1,313 @@
+//! Querying entities: `GET /entities` and `POST /entityOperations/query`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use kizuna_ngsild::entity::{render_entity, validate_attr_name, RenderOptions};
+use kizuna_ngsild::{Context, ErrorKind, NgsiError};
+use kizuna_store::{EntityQuery, TypeSelector};
+use serde_json::Value;
+
+use super::body_bytes;
+use super::entity::split_names;
+use crate::error::{bad_data, ApiError};
+use crate::request::{allow_params, param, query_pairs, Ngsi, Options};
+use crate::ApiState;
+
+/// The header carrying the total number of matches (`count=true`).
+pub(crate) const RESULTS_COUNT: &str = "NGSILD-Results-Count";
+
+/// Parses the type-selection syntax (§4.17): `A,B` or `A|B` (either), `A;B` (both),
+/// parentheses to group — into a disjunction of conjunctions of expanded types.
+pub(crate) fn parse_type_selector(s: &str, ctx: &Context) -> Result<TypeSelector, ApiError> {
+    fn expr(p: &mut Parser<'_>) -> Result<Vec<Vec<String>>, ApiError> {
+        let mut alts = term(p)?;
+        while matches!(p.peek(), Some(',') | Some('|')) {
+            p.next();
+            alts.extend(term(p)?);
+        }
+        Ok(alts)
+    }
+    fn term(p: &mut Parser<'_>) -> Result<Vec<Vec<String>>, ApiError> {
+        let mut acc = factor(p)?;
+        while p.peek() == Some(';') {
+            p.next();
+            let rhs = factor(p)?;
+            // (a|b);(c|d) = a;c | a;d | b;c | b;d
+            let mut out = Vec::new();
+            for l in &acc {
+                for r in &rhs {
+                    let mut both = l.clone();
+                    both.extend(r.iter().cloned());
+                    out.push(both);
+                }
+            }
+            if out.len() > 64 {
+                return Err(ApiError::Ngsi(NgsiError::new(
+                    ErrorKind::TooComplexQuery,
+                    "the type selector is too complex",
+                )));
+            }
+            acc = out;
+        }
+        Ok(acc)
+    }
+    fn factor(p: &mut Parser<'_>) -> Result<Vec<Vec<String>>, ApiError> {
+        if p.peek() == Some('(') {
+            p.next();
+            p.depth += 1;
+            if p.depth > 8 {
+                return Err(bad_data("the type selector nests too deeply"));
+            }
+            let inner = expr(p)?;
+            p.depth -= 1;
+            if p.next() != Some(')') {
+                return Err(bad_data(format!("type selector: missing ')' at position {}", p.pos)));
+            }
+            return Ok(inner);
+        }
+        let start = p.pos;
+        while let Some(c) = p.peek() {
+            if ",|;()".contains(c) {
+                break;
+            }
+            p.next();
+        }
+        let name = p.src[start..p.pos].trim();
+        if name.is_empty() {
+            return Err(bad_data(format!("type selector: expected a type name at position {start}")));
+        }
+        validate_attr_name(name).map_err(|_| bad_data(format!("'{name}' is not a valid entity type name")))?;
+        Ok(vec![vec![p.ctx.expand(name)]])
+    }
+    struct Parser<'a> {
+        src: &'a str,
+        pos: usize,
+        depth: usize,
+        ctx: &'a Context,
+    }
+    impl Parser<'_> {
+        fn peek(&self) -> Option<char> {
+            self.src[self.pos..].chars().next()
+        }
+        fn next(&mut self) -> Option<char> {
+            let c = self.peek()?;
+            self.pos += c.len_utf8();
+            Some(c)
+        }
+    }
+    let mut p = Parser { src: s, pos: 0, depth: 0, ctx };
+    let sel = expr(&mut p)?;
+    if p.pos != s.len() {
+        return Err(bad_data(format!("type selector: unexpected '{}' at position {}", &s[p.pos..], p.pos)));
+    }
+    Ok(TypeSelector(sel))
+}
+
+/// Parses `q` and expands its attribute names.
+fn parse_q(q: &str, ctx: &Context) -> Result<kizuna_ngsild::query::Query, ApiError> {
+    let mut parsed = kizuna_ngsild::query::Query::parse(q).map_err(|e| bad_data(format!("invalid q: {e}")))?;
+    parsed.map_names(&|n| ctx.expand(n));
+    Ok(parsed)
+}
+
+fn parse_usize(pairs: &[(String, String)], name: &str, default: usize) -> Result<usize, ApiError> {
+    match param(pairs, name) {
+        None => Ok(default),
+        Some(v) => {
+            v.parse::<usize>().map_err(|_| bad_data(format!("{name} must be a non-negative integer, not '{v}'")))
+        }
+    }
+}
+
+/// `GET /ngsi-ld/v1/entities` — ETSI GS CIM 009 §5.7.2 (query entities): `type`, `id`,
+/// `idPattern`, `attrs`, `q`, `limit`, `offset`, `count`, `options`, `lang`. At least
+/// one of `type`, `id`, `idPattern`, `attrs`, `q` (or `geoQ`) is required.
+pub(crate) async fn query_entities(
+    State(st): State<ApiState>,
+    req: Ngsi,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref())?;
+    allow_params(
+        &pairs,
+        &[
+            "type",
+            "id",
+            "idPattern",
+            "attrs",
+            "q",
+            "limit",
+            "offset",
+            "count",
+            "options",
+            "format",
+            "lang",
+            "geoQ",
+            "georel",
+            "geometry",
+            "coordinates",
+            "geoproperty",
+            "local",
+            "geometryProperty",
+            "csf",
+            "scopeQ",
+        ],
+    )?;
+    if ["geoQ", "georel", "geometry", "coordinates"].iter().any(|k| param(&pairs, k).is_some()) {
+        return Err(ApiError::Ngsi(NgsiError::new(
+            ErrorKind::OperationNotSupported,
+            "geo-queries (georel/geometry/coordinates) are not implemented yet",
+        )));
+    }
+    if param(&pairs, "scopeQ").is_some() || param(&pairs, "csf").is_some() {
+        return Err(ApiError::Ngsi(NgsiError::new(
+            ErrorKind::OperationNotSupported,
+            "scopeQ and csf are not implemented",
+        )));
+    }
+    if !["type", "id", "idPattern", "attrs", "q"].iter().any(|k| param(&pairs, k).is_some()) {
+        return Err(bad_data("a query needs at least one of type, id, idPattern, attrs, q or geoQ"));
+    }
+    let ctx = req.context(&st).await?;
+    let opts = Options::from_pairs(&pairs)?;
+    let count = match param(&pairs, "count") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => return Err(bad_data(format!("count must be true or false, not '{v}'"))),
+    };
+    let ids: Vec<String> = match param(&pairs, "id") {
+        Some(list) => list
+            .split(',')
+            .map(|i| {
+                let i = i.trim();
+                super::path_id(i).map(|_| i.to_string())
+            })
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    let q = EntityQuery {
+        types: param(&pairs, "type").map(|t| parse_type_selector(t, &ctx)).transpose()?,
+        ids,
+        id_pattern: param(&pairs, "idPattern").map(compile_id_pattern).transpose()?,
+        attrs: param(&pairs, "attrs").map(|a| split_names(a, &ctx)).transpose()?.unwrap_or_default(),
+        q: param(&pairs, "q").map(|q| parse_q(q, &ctx)).transpose()?,
+        limit: parse_usize(&pairs, "limit", st.config.default_limit)?,
+        offset: parse_usize(&pairs, "offset", 0)?,
+        count,
+    };
+    run_query(&st, &req, q, opts, param(&pairs, "lang"), &ctx).await
+}
+
+fn compile_id_pattern(p: &str) -> Result<regex::Regex, ApiError> {
+    regex::RegexBuilder::new(p)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| bad_data(format!("idPattern is not a valid regular expression: {e}")))
+}
+
+async fn run_query(
+    st: &ApiState,
+    req: &Ngsi,
+    q: EntityQuery,
+    opts: Options,
+    lang: Option<&str>,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
+    if q.limit > st.config.max_limit {
+        return Err(ApiError::Ngsi(NgsiError::new(
+            ErrorKind::TooManyResults,
+            format!("limit {} is above the maximum page size {}", q.limit, st.config.max_limit),
+        )));
+    }
+    if q.limit == 0 && !q.count {
+        return Err(bad_data("limit=0 is only allowed with count=true"));
+    }
+    req.require_tenant(st)?;
+    let projection = if q.attrs.is_empty() { None } else { Some(q.attrs.clone()) };
+    let tenant = req.tenant.clone();
+    let result = st.read(move |s| s.query(&tenant, &q)).await?;
+    let ro = RenderOptions { format: opts.format(), sys_attrs: opts.sys_attrs, attrs: projection.as_deref(), lang };
+    let body: Vec<Value> = result.entities.iter().map(|e| Value::Object(render_entity(e, &ro, ctx))).collect();
+    let mut resp = req.respond(StatusCode::OK, Value::Array(body));
+    if let Some(total) = result.total {
+        if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+            resp.headers_mut().insert(RESULTS_COUNT, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// `POST /ngsi-ld/v1/entityOperations/query` — §5.7.4 (query entities via POST): a
+/// Query data type body (`entities`, `attrs`, `q`), paged by `limit`/`offset`/`count`.
+pub(crate) async fn batch_query(
+    State(st): State<ApiState>,
+    req: Ngsi,
+    RawQuery(raw): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref())?;
+    allow_params(&pairs, &["limit", "offset", "count", "options", "format", "lang"])?;
+    let body = body_bytes(body)?;
+    let (json, ctx) = req.body(&st, &body, false).await?;
+    let obj = json.as_object().ok_or_else(|| bad_data("the query body must be a JSON object"))?;
+    match obj.get("type").and_then(Value::as_str) {
+        Some("Query") => {}
+        _ => return Err(bad_data("the query body must have \"type\": \"Query\"")),
+    }
+    if obj.contains_key("geoQ") {
+        return Err(ApiError::Ngsi(NgsiError::new(ErrorKind::OperationNotSupported, "geoQ is not implemented yet")));
+    }
+    let mut q = EntityQuery {
+        limit: parse_usize(&pairs, "limit", st.config.default_limit)?,
+        offset: parse_usize(&pairs, "offset", 0)?,
+        count: param(&pairs, "count") == Some("true"),
+        ..Default::default()
+    };
+    if let Some(entities) = obj.get("entities") {
+        let list = entities.as_array().ok_or_else(|| bad_data("'entities' must be an array"))?;
+        if list.len() != 1 {
+            // Several selectors would need a union; one is what clients send.
+            if list.is_empty() {
+                return Err(bad_data("'entities' must not be empty"));
+            }
+            return Err(ApiError::Ngsi(NgsiError::new(
+                ErrorKind::OperationNotSupported,
+                "a Query with more than one EntitySelector is not supported yet",
+            )));
+        }
+        let sel = &list[0];
+        if let Some(t) = sel.get("type") {
+            let t = t.as_str().ok_or_else(|| bad_data("the EntitySelector's type must be a string"))?;
+            q.types = Some(parse_type_selector(t, &ctx)?);
+        }
+        if let Some(id) = sel.get("id") {
+            let id = id.as_str().ok_or_else(|| bad_data("the EntitySelector's id must be a string"))?;
+            super::path_id(id)?;
+            q.ids = vec![id.to_string()];
+        }
+        if let Some(p) = sel.get("idPattern") {
+            let p = p.as_str().ok_or_else(|| bad_data("idPattern must be a string"))?;
+            q.id_pattern = Some(compile_id_pattern(p)?);
+        }
+    }
+    if let Some(attrs) = obj.get("attrs") {
+        let list = attrs.as_array().ok_or_else(|| bad_data("'attrs' must be an array of names"))?;
+        for a in list {
+            let a = a.as_str().ok_or_else(|| bad_data("'attrs' must be an array of names"))?;
+            validate_attr_name(a)?;
+            q.attrs.push(ctx.expand(a));
+        }
+    }
+    if let Some(qs) = obj.get("q") {
+        let qs = qs.as_str().ok_or_else(|| bad_data("'q' must be a string"))?;
+        q.q = Some(parse_q(qs, &ctx)?);
+    }
+    if q.types.is_none() && q.ids.is_empty() && q.id_pattern.is_none() && q.attrs.is_empty() && q.q.is_none() {
+        return Err(bad_data("a Query needs at least one of entities, attrs, q or geoQ"));
+    }
+    let opts = Options::from_pairs(&pairs)?;
+    run_query(&st, &req, q, opts, param(&pairs, "lang"), &ctx).await
+}

@@ -1,0 +1,33 @@
+//! Every NGSI-LD route and the operation serving it. Trailing slashes are trimmed
+//! before routing by the server (`/entities/` is `/entities`).
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post};
+use axum::Router;
+
+use crate::ops::{attrs, batch, discovery, entity, query};
+use crate::ApiState;
+
+/// The NGSI-LD router, to be nested at `/ngsi-ld/v1`.
+pub fn router(state: ApiState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/entities", post(entity::create).get(query::query_entities))
+        .route("/entities/{id}", get(entity::retrieve).put(entity::replace).patch(entity::merge).delete(entity::delete))
+        .route("/entities/{id}/attrs", post(attrs::append).patch(attrs::update))
+        .route(
+            "/entities/{id}/attrs/{attr}",
+            patch(attrs::patch_attr).delete(attrs::delete_attr).put(attrs::replace_attr),
+        )
+        .route("/entityOperations/create", post(batch::create))
+        .route("/entityOperations/upsert", post(batch::upsert))
+        .route("/entityOperations/update", post(batch::update))
+        .route("/entityOperations/delete", post(batch::delete))
+        .route("/entityOperations/query", post(query::batch_query))
+        .route("/types", get(discovery::types))
+        .route("/types/{type}", get(discovery::type_info))
+        .route("/attributes", get(discovery::attributes))
+        .route("/attributes/{attr}", get(discovery::attribute_info))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

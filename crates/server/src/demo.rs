@@ -1,0 +1,80 @@
+//! The demo city (絆川市) and the `@context` documents shipped inside the binary.
+
+use std::path::Path;
+
+use kizuna_api_ngsild::ApiState;
+use kizuna_ngsild::entity::{now_timestamp, parse_entity};
+use serde_json::Value;
+
+/// Contexts compiled into the binary: (URL, file name, content).
+const SHIPPED: &[(&str, &str)] =
+    &[("https://kizuna.example/contexts/demo-city.jsonld", include_str!("../contexts/demo-city.jsonld"))];
+
+/// The demo dataset: normalized NGSI-LD entities, each naming its `@context`.
+const DEMO_CITY: &str = include_str!("../demo/demo-city.json");
+
+/// The tenant the demo goes into (the default tenant).
+pub const DEMO_TENANT: &str = "";
+
+/// The shipped contexts as (URL, document).
+pub fn shipped_contexts() -> Result<Vec<(String, Value)>, String> {
+    SHIPPED
+        .iter()
+        .map(|(url, text)| {
+            let doc: Value = serde_json::from_str(text).map_err(|e| format!("shipped context {url}: {e}"))?;
+            Ok((url.to_string(), doc))
+        })
+        .collect()
+}
+
+/// Reads `dir/map.json` (URL → file name) and the files it names.
+pub fn contexts_from_dir(dir: &Path) -> Result<Vec<(String, Value)>, String> {
+    let map_path = dir.join("map.json");
+    let map_text = std::fs::read_to_string(&map_path).map_err(|e| format!("{}: {e}", map_path.display()))?;
+    let map: serde_json::Map<String, Value> =
+        serde_json::from_str(&map_text).map_err(|e| format!("{}: {e}", map_path.display()))?;
+    let mut out = Vec::new();
+    for (url, file) in map {
+        let file =
+            file.as_str().ok_or_else(|| format!("{}: the value for {url} must be a file name", map_path.display()))?;
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        out.push((url, doc));
+    }
+    Ok(out)
+}
+
+/// Loads the demo city into the default tenant unless its entities are already there.
+pub async fn load(state: &ApiState) -> Result<usize, String> {
+    let items: Vec<Value> = serde_json::from_str(DEMO_CITY).map_err(|e| format!("demo dataset: {e}"))?;
+    let now = now_timestamp();
+    let mut entities = Vec::with_capacity(items.len());
+    for item in &items {
+        let ctx = state.contexts.resolve(item.get("@context")).await.map_err(|e| e.to_string())?;
+        let mut e = parse_entity(item, &ctx).map_err(|e| format!("demo entity: {e}"))?;
+        e.stamp_new(&now);
+        entities.push(e);
+    }
+    let store = state.store.clone();
+    let inserted = tokio::task::spawn_blocking(move || {
+        store.write(DEMO_TENANT, move |tx| {
+            let mut n = 0usize;
+            for e in &entities {
+                if tx.insert(e)? {
+                    n += 1;
+                }
+            }
+            Ok::<usize, kizuna_store::StoreError>(n)
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    if inserted > 0 {
+        tracing::info!(entities = inserted, "loaded the demo city (絆川市)");
+    } else {
+        tracing::info!("the demo city is already loaded");
+    }
+    Ok(inserted)
+}

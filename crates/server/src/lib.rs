@@ -1,0 +1,97 @@
+//! The `kizuna` server: configuration, opening the store, assembling the HTTP
+//! application from the API crates, the demo dataset, and graceful shutdown.
+//!
+//! # Layout
+//! - this file: [`Config`], [`build_app`], [`run`] (the testable entry point: give it a
+//!   bound listener and a shutdown future);
+//! - `demo.rs`: the demo city and the JSON-LD contexts shipped in the binary.
+
+pub mod demo;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use kizuna_api_ngsild::{ApiConfig, ApiState, ContextStore};
+use kizuna_store::Store;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// Server settings (from the command line and environment).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory (the SQLite file lives here).
+    pub data_dir: PathBuf,
+    /// Load the demo dataset into an empty store.
+    pub demo: bool,
+    /// A directory of local `@context` files with a `map.json` (URL → file name).
+    pub contexts_dir: Option<PathBuf>,
+    /// Fetch unknown remote `@context` URLs over the network.
+    pub fetch_remote_contexts: bool,
+    /// API limits.
+    pub api: ApiConfig,
+}
+
+impl Config {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config { data_dir, demo: false, contexts_dir: None, fetch_remote_contexts: true, api: ApiConfig::default() }
+    }
+}
+
+/// Errors at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[from] kizuna_store::StoreError),
+    /// The contexts directory could not be read.
+    #[error("reading contexts: {0}")]
+    Contexts(String),
+    /// The demo dataset could not be loaded.
+    #[error("loading the demo dataset: {0}")]
+    Demo(String),
+    /// Serving failed.
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the store and builds the whole HTTP application.
+pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
+    let store = Store::open_sqlite(&config.data_dir)?;
+    let mut local = demo::shipped_contexts().map_err(StartError::Contexts)?;
+    if let Some(dir) = &config.contexts_dir {
+        local.extend(demo::contexts_from_dir(dir).map_err(StartError::Contexts)?);
+    }
+    let contexts = ContextStore::new(local, config.fetch_remote_contexts, Duration::from_secs(5));
+    let state = ApiState { store: store.clone(), contexts, config: config.api.clone() };
+    if config.demo {
+        demo::load(&state).await.map_err(StartError::Demo)?;
+    }
+    let app = Router::new().route("/health", get(health)).nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state));
+    Ok((app, store))
+}
+
+/// `GET /health` — 200 once the store is open and the routes are in place.
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes in-flight
+/// requests and closes `store` cleanly.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    store: Store,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    // Trailing slashes are trimmed before routing: many clients send `/entities/`.
+    let service = NormalizePathLayer::trim_trailing_slash().layer(app);
+    let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+    tokio::task::spawn_blocking(move || store.close()).await.map_err(|e| StartError::Io(std::io::Error::other(e)))?;
+    Ok(())
+}

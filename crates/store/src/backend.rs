@@ -1,0 +1,23 @@
+//! The contract every storage backend fulfils. `pub(crate)`: callers use [`crate::Store`].
+
+use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, Txn, TypeInfo};
+use kizuna_ngsild::Entity;
+
+/// Called once the transaction a job ran in has committed (or failed to).
+pub(crate) type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// A unit of write work: runs inside the transaction, says whether its changes stand
+/// (`false`: roll back to before it) and how to report the outcome after commit.
+pub(crate) type Job = Box<dyn FnOnce(&mut dyn Txn) -> (bool, Completion) + Send>;
+
+pub(crate) trait Backend: Send + Sync {
+    /// Queues a write job for `tenant`.
+    fn submit(&self, tenant: String, job: Job) -> Result<(), StoreError>;
+    fn get(&self, tenant: &str, id: &str) -> Result<Option<Entity>, StoreError>;
+    fn query(&self, tenant: &str, q: &EntityQuery) -> Result<QueryResult, StoreError>;
+    fn types(&self, tenant: &str) -> Result<Vec<TypeInfo>, StoreError>;
+    fn attributes(&self, tenant: &str) -> Result<Vec<AttributeInfo>, StoreError>;
+    fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError>;
+    fn count(&self, tenant: &str) -> Result<u64, StoreError>;
+    fn close(&self);
+}

@@ -1,0 +1,453 @@
+//! The embedded SQLite backend.
+//!
+//! - One file, `kizuna.db`, in the data directory, in WAL mode with
+//!   `synchronous=FULL`: a commit is on disk (fsync'd WAL) before any caller is told it
+//!   succeeded. `NORMAL` would be faster per commit but may lose the last commits on
+//!   power loss, which breaks "an acknowledged write is durable"; the cost of `FULL` is
+//!   paid once per *group* of writes (see the writer below), not once per request.
+//! - A single writer thread owns the write connection. It takes every job queued at
+//!   the moment (up to [`MAX_GROUP`]), runs each inside its own savepoint of one
+//!   transaction, commits once, and only then answers each caller.
+//! - Readers use a small pool of read-only connections; WAL lets them run beside the
+//!   writer.
+//!
+//! # Layout
+//! - this file: opening, the writer thread, reads;
+//! - `schema.rs`: versioned migrations;
+//! - `plan.rs`: turning an [`EntityQuery`] into SQL (with `q` pushdown).
+
+mod plan;
+mod schema;
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use kizuna_ngsild::entity::AttrKind;
+use kizuna_ngsild::Entity;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde_json::Value;
+
+use crate::backend::{Backend, Completion, Job};
+use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, Txn, TypeInfo};
+
+/// Most write jobs grouped into one commit.
+const MAX_GROUP: usize = 512;
+/// Read connections kept open.
+const READERS: usize = 4;
+
+enum Msg {
+    Write(String, Job),
+    Close,
+}
+
+pub(crate) struct SqliteBackend {
+    sender: Mutex<Option<SyncSender<Msg>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+    tenants: Arc<RwLock<std::collections::HashSet<String>>>,
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "cache_size", -32_000)?; // 32 MB page cache
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+impl SqliteBackend {
+    pub(crate) fn open(dir: &Path) -> Result<SqliteBackend, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("kizuna.db");
+        let mut conn = Connection::open(&path)?;
+        configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let tenants: std::collections::HashSet<String> = {
+            let mut st = conn.prepare("SELECT name FROM tenants")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let tenants = Arc::new(RwLock::new(tenants));
+        let (tx, rx) = mpsc::sync_channel::<Msg>(4096);
+        let writer_tenants = Arc::clone(&tenants);
+        let handle = std::thread::Builder::new()
+            .name("kizuna-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, writer_tenants))?;
+        Ok(SqliteBackend {
+            sender: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            readers: Mutex::new(Vec::new()),
+            path,
+            tenants,
+        })
+    }
+
+    /// Runs `f` with a pooled read connection.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c.pragma_update(None, "cache_size", -16_000)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, tenants: Arc<RwLock<std::collections::HashSet<String>>>) {
+    let mut closing = false;
+    while !closing {
+        let first = match rx.recv() {
+            Ok(Msg::Write(t, j)) => (t, j),
+            Ok(Msg::Close) | Err(_) => break,
+        };
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(Msg::Write(t, j)) => group.push((t, j)),
+                Ok(Msg::Close) => {
+                    closing = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        run_group(&mut conn, group, &tenants);
+    }
+    // Optimize statistics for the query planner on a clean shutdown.
+    let _ = conn.execute_batch("PRAGMA optimize;");
+    tracing::info!("sqlite store closed");
+}
+
+fn run_group(conn: &mut Connection, group: Vec<(String, Job)>, tenants: &RwLock<std::collections::HashSet<String>>) {
+    let mut completions: Vec<Completion> = Vec::with_capacity(group.len());
+    let mut new_tenants: Vec<String> = Vec::new();
+    let outcome = (|| -> Result<(), StoreError> {
+        let tx = conn.transaction()?;
+        for (tenant, job) in group {
+            tx.execute_batch("SAVEPOINT job")?;
+            let mut txn = SqliteTxn { conn: &tx, tenant: &tenant, wrote: false };
+            let (ok, complete) = job(&mut txn);
+            let wrote = txn.wrote;
+            if ok {
+                tx.execute_batch("RELEASE job")?;
+                if wrote && !tenants.read().map(|t| t.contains(&tenant)).unwrap_or(false) {
+                    tx.execute("INSERT OR IGNORE INTO tenants(name) VALUES (?1)", [&tenant])?;
+                    new_tenants.push(tenant);
+                }
+            } else {
+                tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            }
+            completions.push(complete);
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    match outcome {
+        Ok(()) => {
+            if !new_tenants.is_empty() {
+                if let Ok(mut t) = tenants.write() {
+                    t.extend(new_tenants);
+                }
+            }
+            for c in completions {
+                c(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "write transaction failed; every write in the group is reported failed");
+            let msg = e.to_string();
+            for c in completions {
+                c(Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(msg.clone()))));
+            }
+        }
+    }
+}
+
+struct SqliteTxn<'a> {
+    conn: &'a rusqlite::Transaction<'a>,
+    tenant: &'a str,
+    wrote: bool,
+}
+
+fn decode(id: &str, doc: &str) -> Result<Entity, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt { id: id.to_string(), reason: e.to_string() })
+}
+
+fn encode(e: &Entity) -> Result<String, StoreError> {
+    serde_json::to_string(e).map_err(|err| StoreError::Corrupt { id: e.id.clone(), reason: err.to_string() })
+}
+
+fn kind_code(k: AttrKind) -> i64 {
+    match k {
+        AttrKind::Property => 0,
+        AttrKind::Relationship => 1,
+        AttrKind::GeoProperty => 2,
+        AttrKind::LanguageProperty => 3,
+        AttrKind::ListProperty => 4,
+        AttrKind::ListRelationship => 5,
+        AttrKind::JsonProperty => 6,
+        AttrKind::VocabProperty => 7,
+    }
+}
+
+fn kind_name(code: i64) -> &'static str {
+    match code {
+        0 => "Property",
+        1 => "Relationship",
+        2 => "GeoProperty",
+        3 => "LanguageProperty",
+        4 => "ListProperty",
+        5 => "ListRelationship",
+        6 => "JsonProperty",
+        _ => "VocabProperty",
+    }
+}
+
+/// The scalar values of an attribute instance the index holds, as (number, text).
+/// The `q` evaluator compares against exactly these for the operators the planner
+/// pushes down (see `plan.rs`).
+fn index_values(kind: AttrKind, v: &Value, out: &mut Vec<(Option<f64>, Option<String>)>) {
+    fn scalar(v: &Value, out: &mut Vec<(Option<f64>, Option<String>)>) {
+        match v {
+            Value::Number(n) => out.push((n.as_f64(), None)),
+            Value::String(s) => out.push((None, Some(s.clone()))),
+            _ => {}
+        }
+    }
+    match kind {
+        AttrKind::GeoProperty => {}
+        AttrKind::LanguageProperty => {
+            if let Some(m) = v.as_object() {
+                for s in m.values() {
+                    match s {
+                        Value::Array(a) => a.iter().for_each(|i| scalar(i, out)),
+                        other => scalar(other, out),
+                    }
+                }
+            }
+        }
+        _ => match v {
+            Value::Array(items) => items.iter().for_each(|i| scalar(i, out)),
+            other => scalar(other, out),
+        },
+    }
+}
+
+impl SqliteTxn<'_> {
+    fn write_index(&mut self, rowid: i64, e: &Entity) -> Result<(), StoreError> {
+        let mut st =
+            self.conn.prepare_cached("INSERT INTO entity_types(tenant, type, id, entity) VALUES (?1, ?2, ?3, ?4)")?;
+        for t in &e.types {
+            st.execute(params![self.tenant, t, e.id, rowid])?;
+        }
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO attr_index(entity, tenant, attr, kind, num, txt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut vals = Vec::new();
+        for (name, instances) in &e.attrs {
+            for inst in instances {
+                vals.clear();
+                index_values(inst.kind, &inst.value, &mut vals);
+                let code = kind_code(inst.kind);
+                if vals.is_empty() {
+                    st.execute(params![rowid, self.tenant, name, code, None::<f64>, None::<String>])?;
+                }
+                for (n, t) in &vals {
+                    st.execute(params![rowid, self.tenant, name, code, n, t])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn clear_index(&mut self, rowid: i64) -> Result<(), StoreError> {
+        self.conn.prepare_cached("DELETE FROM entity_types WHERE entity = ?1")?.execute([rowid])?;
+        self.conn.prepare_cached("DELETE FROM attr_index WHERE entity = ?1")?.execute([rowid])?;
+        Ok(())
+    }
+
+    fn rowid(&mut self, id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT rowid FROM entities WHERE tenant = ?1 AND id = ?2")?
+            .query_row(params![self.tenant, id], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+impl Txn for SqliteTxn<'_> {
+    fn get(&mut self, id: &str) -> Result<Option<Entity>, StoreError> {
+        let doc: Option<String> = self
+            .conn
+            .prepare_cached("SELECT doc FROM entities WHERE tenant = ?1 AND id = ?2")?
+            .query_row(params![self.tenant, id], |r| r.get(0))
+            .optional()?;
+        doc.map(|d| decode(id, &d)).transpose()
+    }
+
+    fn insert(&mut self, e: &Entity) -> Result<bool, StoreError> {
+        let doc = encode(e)?;
+        let n = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO entities(tenant, id, doc) VALUES (?1, ?2, ?3)")?
+            .execute(params![self.tenant, e.id, doc])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let rowid = self.conn.last_insert_rowid();
+        self.write_index(rowid, e)?;
+        self.wrote = true;
+        Ok(true)
+    }
+
+    fn update(&mut self, e: &Entity) -> Result<bool, StoreError> {
+        let Some(rowid) = self.rowid(&e.id)? else {
+            return Ok(false);
+        };
+        let doc = encode(e)?;
+        self.conn.prepare_cached("UPDATE entities SET doc = ?1 WHERE rowid = ?2")?.execute(params![doc, rowid])?;
+        self.clear_index(rowid)?;
+        self.write_index(rowid, e)?;
+        self.wrote = true;
+        Ok(true)
+    }
+
+    fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
+        let Some(rowid) = self.rowid(id)? else {
+            return Ok(false);
+        };
+        self.conn.prepare_cached("DELETE FROM entities WHERE rowid = ?1")?.execute([rowid])?;
+        self.clear_index(rowid)?;
+        self.wrote = true;
+        Ok(true)
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn submit(&self, tenant: String, job: Job) -> Result<(), StoreError> {
+        let sender = self.sender.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
+        sender.send(Msg::Write(tenant, job)).map_err(|_| StoreError::Closed)
+    }
+
+    fn get(&self, tenant: &str, id: &str) -> Result<Option<Entity>, StoreError> {
+        self.with_reader(|c| {
+            let doc: Option<String> = c
+                .prepare_cached("SELECT doc FROM entities WHERE tenant = ?1 AND id = ?2")?
+                .query_row(params![tenant, id], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| decode(id, &d)).transpose()
+        })
+    }
+
+    fn query(&self, tenant: &str, q: &EntityQuery) -> Result<QueryResult, StoreError> {
+        self.with_reader(|c| plan::run(c, tenant, q))
+    }
+
+    fn types(&self, tenant: &str) -> Result<Vec<TypeInfo>, StoreError> {
+        self.with_reader(|c| {
+            let mut out: Vec<TypeInfo> = Vec::new();
+            let mut st = c.prepare_cached("SELECT type, COUNT(*) FROM entity_types WHERE tenant = ?1 GROUP BY type ORDER BY type")?;
+            let rows = st.query_map([tenant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (type_iri, n) = row?;
+                out.push(TypeInfo { type_iri, entity_count: n as u64, attributes: Vec::new() });
+            }
+            let mut st = c.prepare_cached(
+                "SELECT a.attr, a.kind, COUNT(DISTINCT a.entity) FROM entity_types t JOIN attr_index a ON a.entity = t.entity
+                 WHERE t.tenant = ?1 AND t.type = ?2 GROUP BY a.attr, a.kind ORDER BY a.attr",
+            )?;
+            for info in &mut out {
+                let rows = st.query_map(params![tenant, info.type_iri], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                })?;
+                for row in rows {
+                    let (attr, kind, n) = row?;
+                    match info.attributes.last_mut() {
+                        Some(last) if last.0 == attr => {
+                            last.1.push(kind_name(kind).to_string());
+                            last.2 = last.2.max(n as u64);
+                        }
+                        _ => info.attributes.push((attr, vec![kind_name(kind).to_string()], n as u64)),
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn attributes(&self, tenant: &str) -> Result<Vec<AttributeInfo>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT attr, group_concat(DISTINCT kind), COUNT(DISTINCT entity) FROM attr_index WHERE tenant = ?1
+                 GROUP BY attr ORDER BY attr",
+            )?;
+            let rows =
+                st.query_map([tenant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, kinds, n) = row?;
+                let kinds =
+                    kinds.split(',').filter_map(|k| k.parse::<i64>().ok()).map(|k| kind_name(k).to_string()).collect();
+                out.push(AttributeInfo { name, kinds, type_names: Vec::new(), entity_count: n as u64 });
+            }
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT t.type FROM attr_index a JOIN entity_types t ON t.entity = a.entity
+                 WHERE a.tenant = ?1 AND a.attr = ?2 ORDER BY t.type",
+            )?;
+            for info in &mut out {
+                let rows = st.query_map(params![tenant, info.name], |r| r.get::<_, String>(0))?;
+                info.type_names = rows.collect::<Result<_, _>>()?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError> {
+        Ok(self.tenants.read().map_err(|_| StoreError::Closed)?.contains(tenant))
+    }
+
+    fn count(&self, tenant: &str) -> Result<u64, StoreError> {
+        self.with_reader(|c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM entities WHERE tenant = ?1", [tenant], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+    }
+
+    fn close(&self) {
+        let sender = self.sender.lock().ok().and_then(|mut s| s.take());
+        if let Some(s) = sender {
+            let _ = s.send(Msg::Close);
+        }
+        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        if let Ok(mut pool) = self.readers.lock() {
+            pool.clear();
+        }
+    }
+}
+
+impl Drop for SqliteBackend {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,203 @@
+//! Planning an [`EntityQuery`] as SQL.
+//!
+//! The SQL is a *pre-filter*: types, ids and the parts of `q` the attribute index can
+//! answer are pushed down; every candidate row is then checked in Rust with
+//! [`EntityQuery::matches`], the reference semantics, so the result is exact whatever
+//! the pushdown covers. Candidates come in id order and reading stops as soon as the
+//! page is full, unless a total count was asked for.
+
+use kizuna_ngsild::query::{Op, QValue, Query};
+use rusqlite::types::Value as Sql;
+use rusqlite::Connection;
+
+use super::decode;
+use crate::{EntityQuery, QueryResult, StoreError};
+
+/// A SQL condition over the candidate's rowid column `e.rowid`, with its parameters.
+struct Cond {
+    sql: String,
+    params: Vec<Sql>,
+}
+
+pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<QueryResult, StoreError> {
+    let mut params: Vec<Sql> = vec![Sql::Text(tenant.to_string())];
+    // Drive from the type index when exactly one type is selected: it yields ids in
+    // order, so a page costs O(limit) rows.
+    let single_type = q.types.as_ref().and_then(|t| match t.0.as_slice() {
+        [one] if one.len() == 1 => Some(one[0].clone()),
+        _ => None,
+    });
+    let mut sql = match &single_type {
+        Some(t) => {
+            params.push(Sql::Text(t.clone()));
+            String::from(
+                "SELECT e.id, e.doc FROM entity_types t JOIN entities e ON e.rowid = t.entity
+                 WHERE t.tenant = ?1 AND t.type = ?2",
+            )
+        }
+        None => String::from("SELECT e.id, e.doc FROM entities e WHERE e.tenant = ?1"),
+    };
+    let mut conds: Vec<Cond> = Vec::new();
+    if single_type.is_none() {
+        if let Some(sel) = &q.types {
+            // Any conjunction: the entity has every type of it.
+            let mut alts = Vec::new();
+            let mut ps = Vec::new();
+            for all in &sel.0 {
+                let parts: Vec<String> = all
+                    .iter()
+                    .map(|t| {
+                        ps.push(Sql::Text(t.clone()));
+                        "e.rowid IN (SELECT entity FROM entity_types WHERE tenant = ?1 AND type = ?)".to_string()
+                    })
+                    .collect();
+                alts.push(format!("({})", parts.join(" AND ")));
+            }
+            conds.push(Cond { sql: format!("({})", alts.join(" OR ")), params: ps });
+        }
+    }
+    if !q.ids.is_empty() {
+        let marks = vec!["?"; q.ids.len()].join(",");
+        conds.push(Cond { sql: format!("e.id IN ({marks})"), params: q.ids.iter().cloned().map(Sql::Text).collect() });
+    }
+    if !q.attrs.is_empty() {
+        let marks = vec!["?"; q.attrs.len()].join(",");
+        conds.push(Cond {
+            sql: format!("e.rowid IN (SELECT entity FROM attr_index WHERE tenant = ?1 AND attr IN ({marks}))"),
+            params: q.attrs.iter().cloned().map(Sql::Text).collect(),
+        });
+    }
+    if let Some(cond) = q.q.as_ref().and_then(pushdown) {
+        conds.push(cond);
+    }
+    for cond in conds {
+        sql.push_str(" AND ");
+        sql.push_str(&cond.sql);
+        params.extend(cond.params);
+    }
+    sql.push_str(if single_type.is_some() { " ORDER BY t.id" } else { " ORDER BY e.id" });
+    // Numbered and anonymous parameters mix: rewrite `?` to explicit numbers.
+    let sql = number_params(&sql);
+
+    let mut st = c.prepare(&sql)?;
+    let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut out = QueryResult::default();
+    let mut matched: u64 = 0;
+    let want = q.offset.saturating_add(q.limit);
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let doc: String = row.get(1)?;
+        let e = decode(&id, &doc)?;
+        if !q.matches(&e) {
+            continue;
+        }
+        matched += 1;
+        let idx = (matched - 1) as usize;
+        if idx >= q.offset && idx < want {
+            out.entities.push(e);
+        }
+        if !q.count && matched as usize >= want {
+            break;
+        }
+    }
+    if q.count {
+        out.total = Some(matched);
+    }
+    Ok(out)
+}
+
+/// Rewrites each bare `?` as `?N`, numbering after the highest explicit one used (`?1`, `?2`).
+fn number_params(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let explicit = if sql.contains("?2") { 2 } else { 1 };
+    let mut next = explicit + 1;
+    let mut chars = sql.chars().peekable();
+    while let Some(ch) = chars.next() {
+        out.push(ch);
+        if ch == '?' && !chars.peek().is_some_and(|c| c.is_ascii_digit()) {
+            out.push_str(&next.to_string());
+            next += 1;
+        }
+    }
+    out
+}
+
+/// A necessary condition for `q` that the attribute index can check, if any.
+fn pushdown(q: &Query) -> Option<Cond> {
+    match q {
+        Query::And(items) => {
+            let parts: Vec<Cond> = items.iter().filter_map(pushdown).collect();
+            if parts.is_empty() {
+                return None;
+            }
+            Some(join(parts, " AND "))
+        }
+        Query::Or(items) => {
+            let parts: Option<Vec<Cond>> = items.iter().map(pushdown).collect();
+            Some(join(parts?, " OR "))
+        }
+        Query::Term(term) => {
+            if !term.path.sub.is_empty() || !term.path.compound.is_empty() {
+                return None;
+            }
+            let attr = Sql::Text(term.path.attr.clone());
+            let (value_sql, mut ps) = match &term.op {
+                None => (String::new(), Vec::new()),
+                Some((op, v)) => value_condition(*op, v)?,
+            };
+            let mut params = vec![attr];
+            params.append(&mut ps);
+            Some(Cond {
+                sql: format!("e.rowid IN (SELECT entity FROM attr_index WHERE tenant = ?1 AND attr = ?{value_sql})"),
+                params,
+            })
+        }
+    }
+}
+
+fn join(parts: Vec<Cond>, sep: &str) -> Cond {
+    let mut sql = Vec::new();
+    let mut params = Vec::new();
+    for p in parts {
+        sql.push(p.sql);
+        params.extend(p.params);
+    }
+    Cond { sql: format!("({})", sql.join(sep)), params }
+}
+
+/// The index condition for a comparison, for the operators where the evaluator
+/// compares numbers with numbers and strings with strings only.
+fn value_condition(op: Op, v: &QValue) -> Option<(String, Vec<Sql>)> {
+    match (op, v) {
+        (Op::Eq, QValue::Number(n)) => Some((" AND num = ?".into(), vec![Sql::Real(*n)])),
+        (Op::Gt, QValue::Number(n)) => Some((" AND num > ?".into(), vec![Sql::Real(*n)])),
+        (Op::Ge, QValue::Number(n)) => Some((" AND num >= ?".into(), vec![Sql::Real(*n)])),
+        (Op::Lt, QValue::Number(n)) => Some((" AND num < ?".into(), vec![Sql::Real(*n)])),
+        (Op::Le, QValue::Number(n)) => Some((" AND num <= ?".into(), vec![Sql::Real(*n)])),
+        (Op::Eq, QValue::Str(s)) => Some((" AND txt = ?".into(), vec![Sql::Text(s.clone())])),
+        (Op::Eq, QValue::Range(lo, hi)) => match (lo.as_ref(), hi.as_ref()) {
+            (QValue::Number(a), QValue::Number(b)) => {
+                Some((" AND num BETWEEN ? AND ?".into(), vec![Sql::Real(*a), Sql::Real(*b)]))
+            }
+            _ => None,
+        },
+        (Op::Eq, QValue::List(items)) => {
+            if items.iter().all(|i| matches!(i, QValue::Number(_))) {
+                let ps: Vec<Sql> = items
+                    .iter()
+                    .filter_map(|i| if let QValue::Number(n) = i { Some(Sql::Real(*n)) } else { None })
+                    .collect();
+                Some((format!(" AND num IN ({})", vec!["?"; ps.len()].join(",")), ps))
+            } else if items.iter().all(|i| matches!(i, QValue::Str(_))) {
+                let ps: Vec<Sql> = items
+                    .iter()
+                    .filter_map(|i| if let QValue::Str(s) = i { Some(Sql::Text(s.clone())) } else { None })
+                    .collect();
+                Some((format!(" AND txt IN ({})", vec!["?"; ps.len()].join(",")), ps))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,59 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`. Each migration runs
+//! once, in its own transaction, in order; a database from a newer build is refused.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: entities, their types and the attribute index.
+    "CREATE TABLE tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
+     CREATE TABLE entities (
+         rowid INTEGER PRIMARY KEY,
+         tenant TEXT NOT NULL,
+         id TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         UNIQUE (tenant, id)
+     );
+     -- type -> entities in id order (the primary key serves type queries with paging)
+     CREATE TABLE entity_types (
+         tenant TEXT NOT NULL,
+         type TEXT NOT NULL,
+         id TEXT NOT NULL,
+         entity INTEGER NOT NULL,
+         PRIMARY KEY (tenant, type, id)
+     ) WITHOUT ROWID;
+     CREATE INDEX entity_types_entity ON entity_types(entity);
+     -- one row per scalar value of each attribute instance (or one row with NULLs)
+     CREATE TABLE attr_index (
+         entity INTEGER NOT NULL,
+         tenant TEXT NOT NULL,
+         attr TEXT NOT NULL,
+         kind INTEGER NOT NULL,
+         num REAL,
+         txt TEXT
+     );
+     CREATE INDEX attr_index_entity ON attr_index(entity, attr);
+     CREATE INDEX attr_index_num ON attr_index(tenant, attr, num) WHERE num IS NOT NULL;
+     CREATE INDEX attr_index_txt ON attr_index(tenant, attr, txt) WHERE txt IS NOT NULL;",
+];
+
+/// The schema version this build writes.
+pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`VERSION`].
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > VERSION {
+        return Err(StoreError::SchemaTooNew { found: current, supported: VERSION });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}

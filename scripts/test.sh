@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's test command (the one the README names, and the one CI runs):
+# formatting, lints, Rust tests, then the real binary driven over HTTP from Python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Style and lints are part of the build: any warning fails it.
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+# Rust unit and integration tests, with cargo's own output and summary lines.
+cargo test --workspace
+
+# Black-box tests need the binary itself (tests/python/conftest.py starts it).
+cargo build -p kizuna
+export KIZUNA_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/kizuna"
+# -q keeps pytest's summary line ("N passed in ..."); no cache dir left in the tree.
+python3 -m pytest -q -p no:cacheprovider tests/python

@@ -1,0 +1,135 @@
+"""Fixtures that run the real Kizuna binary for the black-box tests in this directory.
+
+The binary is `$KIZUNA_BIN` (default `target/debug/kizuna`, relative to the repository
+root). Each fixture starts it as
+
+    kizuna serve --listen 127.0.0.1:<free port> --data <fresh tmpdir> [--demo]
+
+waits until `GET /health` answers 200 (30 s at most) and stops it when the session ends.
+The server's own output goes to a log file whose tail is shown if it fails to start.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 30.0
+
+# The context of the demo dataset; Kizuna ships it (crates/server/contexts/), so no
+# network access is needed to resolve it.
+DEMO_CONTEXT = "https://kizuna.example/contexts/demo-city.jsonld"
+CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
+
+
+@dataclass
+class Server:
+    """A running Kizuna process."""
+
+    proc: subprocess.Popen
+    host: str
+    port: int
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ngsi(self) -> str:
+        """Root of the NGSI-LD API."""
+        return f"{self.base_url}/ngsi-ld/v1"
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(lines[-n:])
+
+
+def kizuna_bin() -> Path:
+    path = Path(os.environ.get("KIZUNA_BIN", "target/debug/kizuna"))
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    return path
+
+
+def free_port() -> int:
+    # Ask the kernel for a free port; the tiny window before the server binds it is
+    # acceptable for tests on one machine.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(tmp_path_factory: pytest.TempPathFactory, name: str, extra_args: list[str]) -> Server:
+    binary = kizuna_bin()
+    if not binary.exists():
+        pytest.fail(f"Kizuna binary not found at {binary}: build it (cargo build -p kizuna) or set KIZUNA_BIN")
+
+    host, port = "127.0.0.1", free_port()
+    data_dir = tmp_path_factory.mktemp(f"{name}-data")
+    log_path = tmp_path_factory.mktemp(f"{name}-log") / "kizuna.log"
+    args = [str(binary), "serve", "--listen", f"{host}:{port}", "--data", str(data_dir), *extra_args]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = Server(proc, host, port, data_dir, log_path)
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{' '.join(args)} exited with {proc.returncode} before it was ready:\n{server.log_tail()}")
+        try:
+            r = requests.get(f"{server.base_url}/health", timeout=2)
+            if r.status_code == 200:
+                return server
+            last_error = f"GET /health answered {r.status_code}"
+        except requests.RequestException as e:
+            last_error = str(e)
+        time.sleep(0.1)
+    stop_server(server)
+    pytest.fail(f"{' '.join(args)} not ready after {STARTUP_TIMEOUT_S:.0f} s ({last_error}):\n{server.log_tail()}")
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def kizuna(tmp_path_factory: pytest.TempPathFactory):
+    """An empty Kizuna server, shared by the whole session (tests use unique ids)."""
+    server = start_server(tmp_path_factory, "kizuna", [])
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def kizuna_demo(tmp_path_factory: pytest.TempPathFactory):
+    """A Kizuna server started with `--demo`: the 絆川市 demo dataset is loaded."""
+    server = start_server(tmp_path_factory, "kizuna-demo", ["--demo"])
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short unique token, so tests sharing one server never collide."""
+    return uuid.uuid4().hex[:12]
