@@ -11,6 +11,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Rust unit and integration tests, with cargo's own output and summary lines.
 cargo test --workspace
 
+# The Python test clients (pinned); installed here only when missing, so the README's
+# one command works on a fresh machine.
+if ! python3 -c 'import ngsildclient, pytest, requests' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        -r tests/python/requirements.txt
+fi
+
 # Black-box tests need the binary itself (tests/python/conftest.py starts it).
 cargo build -p kizuna
 export KIZUNA_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/kizuna"
