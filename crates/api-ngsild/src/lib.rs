@@ -14,7 +14,7 @@
 
 mod contexts;
 mod error;
-mod ops;
+pub(crate) mod ops;
 mod request;
 mod router;
 
@@ -22,8 +22,9 @@ use kizuna_store::{Store, StoreError, Txn};
 
 pub use contexts::ContextStore;
 pub use error::ApiError;
+pub use ops::temporal::parse_duration_ms;
 pub use request::TENANT_HEADER;
-pub use router::router;
+pub use router::{admin_router, router};
 
 /// Limits and switches of the API.
 #[derive(Debug, Clone)]

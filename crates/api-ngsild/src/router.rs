@@ -2,10 +2,10 @@
 //! before routing by the server (`/entities/` is `/entities`).
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
-use crate::ops::{attrs, batch, discovery, entity, query};
+use crate::ops::{attrs, batch, discovery, entity, query, temporal};
 use crate::ApiState;
 
 /// The NGSI-LD router, to be nested at `/ngsi-ld/v1`.
@@ -28,6 +28,22 @@ pub fn router(state: ApiState) -> Router {
         .route("/types/{type}", get(discovery::type_info))
         .route("/attributes", get(discovery::attributes))
         .route("/attributes/{attr}", get(discovery::attribute_info))
+        .route("/temporal/entities", post(temporal::create).get(temporal::query))
+        .route("/temporal/entities/{id}", get(temporal::retrieve).delete(temporal::delete))
+        .route("/temporal/entities/{id}/attrs", post(temporal::append))
+        .route("/temporal/entities/{id}/attrs/{attr}", delete(temporal::delete_attr))
+        .route(
+            "/temporal/entities/{id}/attrs/{attr}/{instance}",
+            patch(temporal::patch_instance).delete(temporal::delete_instance),
+        )
         .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Kizuna's own administration API, to be nested at `/kizuna/v1`: retention of history.
+pub fn admin_router(state: ApiState) -> Router {
+    Router::new()
+        .route("/retention", get(temporal::list_retention))
+        .route("/retention/{type}", put(temporal::set_retention).delete(temporal::delete_retention))
         .with_state(state)
 }

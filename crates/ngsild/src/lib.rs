@@ -15,6 +15,7 @@ pub mod context;
 pub mod entity;
 pub mod error;
 pub mod geo;
+pub mod geoquery;
 pub mod query;
 
 pub use context::Context;

@@ -7,6 +7,7 @@
 //! - `demo.rs`: the demo city and the JSON-LD contexts shipped in the binary.
 
 pub mod demo;
+pub mod retention;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -33,12 +34,24 @@ pub struct Config {
     pub fetch_remote_contexts: bool,
     /// API limits.
     pub api: ApiConfig,
+    /// A JSON file of retention settings applied at start-up (see [`retention`]).
+    pub retention_file: Option<PathBuf>,
+    /// How often history older than the retention settings is purged.
+    pub purge_interval: Duration,
 }
 
 impl Config {
     /// Defaults for `data_dir`.
     pub fn new(data_dir: PathBuf) -> Config {
-        Config { data_dir, demo: false, contexts_dir: None, fetch_remote_contexts: true, api: ApiConfig::default() }
+        Config {
+            data_dir,
+            demo: false,
+            contexts_dir: None,
+            fetch_remote_contexts: true,
+            api: ApiConfig::default(),
+            retention_file: None,
+            purge_interval: Duration::from_secs(60),
+        }
     }
 }
 
@@ -48,8 +61,8 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("opening the store: {0}")]
     Store(#[from] kizuna_store::StoreError),
-    /// The contexts directory could not be read.
-    #[error("reading contexts: {0}")]
+    /// The contexts directory or another configuration file could not be read.
+    #[error("configuration: {0}")]
     Contexts(String),
     /// The demo dataset could not be loaded.
     #[error("loading the demo dataset: {0}")]

@@ -47,6 +47,12 @@ struct ServeArgs {
     /// Never fetch @context documents over the network (offline sites).
     #[arg(long, env = "KIZUNA_OFFLINE")]
     offline: bool,
+    /// JSON file of history retention settings (per tenant and entity type).
+    #[arg(long, env = "KIZUNA_RETENTION")]
+    retention: Option<PathBuf>,
+    /// Seconds between purges of history older than the retention settings.
+    #[arg(long, env = "KIZUNA_PURGE_INTERVAL", default_value_t = 60)]
+    purge_interval: u64,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -71,6 +77,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.demo = args.demo;
         config.contexts_dir = args.contexts;
         config.fetch_remote_contexts = !args.offline;
+        config.retention_file = args.retention;
+        config.purge_interval = std::time::Duration::from_secs(args.purge_interval.max(1));
         let (app, store) = build_app(&config).await?;
         let listener =
             tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

@@ -1,6 +1,6 @@
 //! The contract every storage backend fulfils. `pub(crate)`: callers use [`crate::Store`].
 
-use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, Txn, TypeInfo};
+use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, TemporalEntity, TemporalFilter, Txn, TypeInfo};
 use kizuna_ngsild::Entity;
 
 /// Called once the transaction a job ran in has committed (or failed to).
@@ -19,5 +19,14 @@ pub(crate) trait Backend: Send + Sync {
     fn attributes(&self, tenant: &str) -> Result<Vec<AttributeInfo>, StoreError>;
     fn tenant_exists(&self, tenant: &str) -> Result<bool, StoreError>;
     fn count(&self, tenant: &str) -> Result<u64, StoreError>;
+    fn temporal_entity(&self, tenant: &str, id: &str, f: &TemporalFilter)
+        -> Result<Option<TemporalEntity>, StoreError>;
+    fn temporal_query(
+        &self,
+        tenant: &str,
+        q: &EntityQuery,
+        f: &TemporalFilter,
+    ) -> Result<(Vec<TemporalEntity>, Option<u64>), StoreError>;
+    fn retention(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError>;
     fn close(&self);
 }

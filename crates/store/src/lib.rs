@@ -18,12 +18,14 @@
 mod backend;
 mod query;
 mod sqlite;
+mod temporal;
 
 use std::path::Path;
 use std::sync::Arc;
 
-pub use kizuna_ngsild::Entity;
+pub use kizuna_ngsild::{Attribute, Entity};
 pub use query::{AttributeInfo, EntityQuery, QueryResult, TypeInfo, TypeSelector};
+pub use temporal::{TemporalEntity, TemporalFilter, TimeProperty, TimeRel, Truncation};
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +65,33 @@ pub trait Txn {
     fn insert(&mut self, e: &Entity) -> Result<bool, StoreError>;
     /// Replaces the stored entity with the same id; `Ok(false)` if there is none.
     fn update(&mut self, e: &Entity) -> Result<bool, StoreError>;
-    /// Deletes an entity; `Ok(false)` if there was none.
+    /// Deletes an entity; `Ok(false)` if there was none. Its history stays.
     fn delete(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Records attribute instances in the history of entity `id` of `types` (temporal
+    /// API), creating the temporal entity if needed; each instance's `modified_at` is
+    /// its recording time.
+    fn append_history(&mut self, id: &str, types: &[String], attrs: &[(String, Attribute)]) -> Result<(), StoreError>;
+    /// Types of a temporal entity, `None` if it has no history.
+    fn temporal_types(&mut self, id: &str) -> Result<Option<Vec<String>>, StoreError>;
+    /// Deletes a temporal entity and all its history; `Ok(false)` if there was none.
+    fn delete_history(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Deletes recorded instances of one attribute (one datasetId, or all); returns how many.
+    fn delete_attr_history(
+        &mut self,
+        id: &str,
+        attr: &str,
+        dataset_id: Option<&str>,
+        all: bool,
+    ) -> Result<u64, StoreError>;
+    /// Deletes one recorded instance; `Ok(false)` if there is none.
+    fn delete_instance(&mut self, id: &str, attr: &str, instance_id: &str) -> Result<bool, StoreError>;
+    /// Replaces one recorded instance's content; `Ok(false)` if there is none.
+    fn replace_instance(&mut self, id: &str, attr: &str, instance_id: &str, a: &Attribute) -> Result<bool, StoreError>;
+    /// Sets (or, with `None`, removes) the retention of history for entities of `type_iri`.
+    fn set_retention(&mut self, type_iri: &str, seconds: Option<u64>) -> Result<(), StoreError>;
+    /// Deletes history older than every tenant's retention settings (a maintenance
+    /// operation across tenants); returns (tenant, type, instances removed).
+    fn purge(&mut self, now_ms: i64) -> Result<Vec<(String, String, u64)>, StoreError>;
 }
 
 /// The storage handle the rest of Kizuna uses. Cheap to clone.
@@ -135,6 +162,40 @@ impl Store {
     /// Number of entities `tenant` holds.
     pub fn count(&self, tenant: &str) -> Result<u64, StoreError> {
         self.backend.count(tenant)
+    }
+
+    /// Entity `id`'s temporal evolution, if it has any history.
+    pub fn temporal_entity(
+        &self,
+        tenant: &str,
+        id: &str,
+        f: &TemporalFilter,
+    ) -> Result<Option<TemporalEntity>, StoreError> {
+        self.backend.temporal_entity(tenant, id, f)
+    }
+
+    /// The temporal evolution of the entities matching `q` (its `q` and `geo` are
+    /// evaluated over the instances in the time window: an entity matches if some
+    /// recorded instances satisfy them), one page in id order.
+    pub fn temporal_query(
+        &self,
+        tenant: &str,
+        q: &EntityQuery,
+        f: &TemporalFilter,
+    ) -> Result<(Vec<TemporalEntity>, Option<u64>), StoreError> {
+        self.backend.temporal_query(tenant, q, f)
+    }
+
+    /// The retention settings of `tenant`: (entity type IRI, seconds).
+    pub fn retention(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        self.backend.retention(tenant)
+    }
+
+    /// Deletes history older than each retention setting (all tenants); returns
+    /// (tenant, type, instances removed) for every setting that removed something.
+    /// `now_ms` is the current time in Unix milliseconds.
+    pub fn purge_history(&self, now_ms: i64) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.write("", move |tx| tx.purge(now_ms))
     }
 
     /// Finishes queued writes and closes the store; later calls fail with `Closed`.

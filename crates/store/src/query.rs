@@ -1,5 +1,6 @@
 //! Entity queries in domain terms, so backends can plan them with their own indexes.
 
+use kizuna_ngsild::geoquery::GeoQuery;
 use kizuna_ngsild::query::Query;
 use kizuna_ngsild::Entity;
 
@@ -28,6 +29,8 @@ pub struct EntityQuery {
     pub attrs: Vec<String>,
     /// `q=` with names expanded.
     pub q: Option<Query>,
+    /// `geoQ` (georel, geometry, coordinates, geoproperty) with the property expanded.
+    pub geo: Option<GeoQuery>,
     /// Page size.
     pub limit: usize,
     /// Matches to skip.
@@ -45,6 +48,7 @@ impl EntityQuery {
             && self.id_pattern.as_ref().is_none_or(|p| p.is_match(&e.id))
             && (self.attrs.is_empty() || self.attrs.iter().any(|a| e.attrs.contains_key(a)))
             && self.q.as_ref().is_none_or(|q| q.matches(e))
+            && self.geo.as_ref().is_none_or(|g| g.matches(e))
     }
 }
 

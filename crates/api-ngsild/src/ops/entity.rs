@@ -76,6 +76,10 @@ pub(crate) async fn retrieve(
         attrs: attrs.as_deref(),
         lang: param(&pairs, "lang"),
     };
+    if req.accept == crate::request::MediaType::GeoJson {
+        let geometry_property = ctx.expand(param(&pairs, "geometryProperty").unwrap_or("location"));
+        return Ok(req.respond(StatusCode::OK, super::query::feature(&e, &ro, &ctx, &geometry_property)));
+    }
     Ok(req.respond(StatusCode::OK, Value::Object(render_entity(&e, &ro, &ctx))))
 }
 

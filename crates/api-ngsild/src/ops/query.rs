@@ -6,14 +6,15 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use kizuna_ngsild::entity::{render_entity, validate_attr_name, RenderOptions};
-use kizuna_ngsild::{Context, ErrorKind, NgsiError};
+use kizuna_ngsild::geoquery::GeoQuery;
+use kizuna_ngsild::{Context, Entity, ErrorKind, NgsiError};
 use kizuna_store::{EntityQuery, TypeSelector};
 use serde_json::Value;
 
 use super::body_bytes;
 use super::entity::split_names;
 use crate::error::{bad_data, ApiError};
-use crate::request::{allow_params, param, query_pairs, Ngsi, Options};
+use crate::request::{allow_params, param, query_pairs, MediaType, Ngsi, Options};
 use crate::ApiState;
 
 /// The header carrying the total number of matches (`count=true`).
@@ -122,9 +123,76 @@ fn parse_usize(pairs: &[(String, String)], name: &str, default: usize) -> Result
     }
 }
 
+/// Parses the entity-selection parameters shared by `GET /entities` and the temporal
+/// query: `type`, `id`, `idPattern`, `attrs`, `q`, the geo-query, `limit`, `offset`,
+/// `count`. At least one of `type`, `id`, `idPattern`, `attrs`, `q`, `georel` is required.
+pub(crate) fn parse_common_query(
+    st: &ApiState,
+    pairs: &[(String, String)],
+    ctx: &Context,
+) -> Result<EntityQuery, ApiError> {
+    if param(pairs, "scopeQ").is_some() || param(pairs, "csf").is_some() {
+        return Err(ApiError::Ngsi(NgsiError::new(
+            ErrorKind::OperationNotSupported,
+            "scopeQ and csf are not implemented",
+        )));
+    }
+    if !["type", "id", "idPattern", "attrs", "q", "georel"].iter().any(|k| param(pairs, k).is_some()) {
+        return Err(bad_data("a query needs at least one of type, id, idPattern, attrs, q or a geo-query"));
+    }
+    let count = match param(pairs, "count") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => return Err(bad_data(format!("count must be true or false, not '{v}'"))),
+    };
+    let ids: Vec<String> = match param(pairs, "id") {
+        Some(list) => list
+            .split(',')
+            .map(|i| {
+                let i = i.trim();
+                super::path_id(i).map(|_| i.to_string())
+            })
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    Ok(EntityQuery {
+        types: param(pairs, "type").map(|t| parse_type_selector(t, ctx)).transpose()?,
+        ids,
+        id_pattern: param(pairs, "idPattern").map(compile_id_pattern).transpose()?,
+        attrs: param(pairs, "attrs").map(|a| split_names(a, ctx)).transpose()?.unwrap_or_default(),
+        q: param(pairs, "q").map(|q| parse_q(q, ctx)).transpose()?,
+        geo: parse_geo_params(pairs, ctx)?,
+        limit: parse_usize(pairs, "limit", st.config.default_limit)?,
+        offset: parse_usize(pairs, "offset", 0)?,
+        count,
+    })
+}
+
+/// The geo-query from `georel`, `geometry`, `coordinates`, `geoproperty` (all or none of
+/// the first three).
+fn parse_geo_params(pairs: &[(String, String)], ctx: &Context) -> Result<Option<GeoQuery>, ApiError> {
+    let parts = [param(pairs, "georel"), param(pairs, "geometry"), param(pairs, "coordinates")];
+    match parts {
+        [None, None, None] => {
+            if param(pairs, "geoproperty").is_some() {
+                return Err(bad_data("geoproperty needs georel, geometry and coordinates"));
+            }
+            Ok(None)
+        }
+        [Some(rel), Some(geometry), Some(coords)] => {
+            let mut g = GeoQuery::from_params(rel, geometry, coords, param(pairs, "geoproperty"))?;
+            g.property = ctx.expand(&g.property);
+            Ok(Some(g))
+        }
+        _ => Err(bad_data("a geo-query needs all of georel, geometry and coordinates")),
+    }
+}
+
 /// `GET /ngsi-ld/v1/entities` — ETSI GS CIM 009 §5.7.2 (query entities): `type`, `id`,
-/// `idPattern`, `attrs`, `q`, `limit`, `offset`, `count`, `options`, `lang`. At least
-/// one of `type`, `id`, `idPattern`, `attrs`, `q` (or `geoQ`) is required.
+/// `idPattern`, `attrs`, `q`, geo-query (`georel`, `geometry`, `coordinates`,
+/// `geoproperty`; `near` answers are ordered by distance), `limit`, `offset`, `count`,
+/// `options`, `lang`; `Accept: application/geo+json` gives a FeatureCollection
+/// (`geometryProperty` chooses the geometry).
 pub(crate) async fn query_entities(
     State(st): State<ApiState>,
     req: Ngsi,
@@ -145,7 +213,6 @@ pub(crate) async fn query_entities(
             "options",
             "format",
             "lang",
-            "geoQ",
             "georel",
             "geometry",
             "coordinates",
@@ -156,49 +223,10 @@ pub(crate) async fn query_entities(
             "scopeQ",
         ],
     )?;
-    if ["geoQ", "georel", "geometry", "coordinates"].iter().any(|k| param(&pairs, k).is_some()) {
-        return Err(ApiError::Ngsi(NgsiError::new(
-            ErrorKind::OperationNotSupported,
-            "geo-queries (georel/geometry/coordinates) are not implemented yet",
-        )));
-    }
-    if param(&pairs, "scopeQ").is_some() || param(&pairs, "csf").is_some() {
-        return Err(ApiError::Ngsi(NgsiError::new(
-            ErrorKind::OperationNotSupported,
-            "scopeQ and csf are not implemented",
-        )));
-    }
-    if !["type", "id", "idPattern", "attrs", "q"].iter().any(|k| param(&pairs, k).is_some()) {
-        return Err(bad_data("a query needs at least one of type, id, idPattern, attrs, q or geoQ"));
-    }
     let ctx = req.context(&st).await?;
     let opts = Options::from_pairs(&pairs)?;
-    let count = match param(&pairs, "count") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(v) => return Err(bad_data(format!("count must be true or false, not '{v}'"))),
-    };
-    let ids: Vec<String> = match param(&pairs, "id") {
-        Some(list) => list
-            .split(',')
-            .map(|i| {
-                let i = i.trim();
-                super::path_id(i).map(|_| i.to_string())
-            })
-            .collect::<Result<_, _>>()?,
-        None => Vec::new(),
-    };
-    let q = EntityQuery {
-        types: param(&pairs, "type").map(|t| parse_type_selector(t, &ctx)).transpose()?,
-        ids,
-        id_pattern: param(&pairs, "idPattern").map(compile_id_pattern).transpose()?,
-        attrs: param(&pairs, "attrs").map(|a| split_names(a, &ctx)).transpose()?.unwrap_or_default(),
-        q: param(&pairs, "q").map(|q| parse_q(q, &ctx)).transpose()?,
-        limit: parse_usize(&pairs, "limit", st.config.default_limit)?,
-        offset: parse_usize(&pairs, "offset", 0)?,
-        count,
-    };
-    run_query(&st, &req, q, opts, param(&pairs, "lang"), &ctx).await
+    let q = parse_common_query(&st, &pairs, &ctx)?;
+    run_query(&st, &req, q, opts, &pairs, &ctx).await
 }
 
 fn compile_id_pattern(p: &str) -> Result<regex::Regex, ApiError> {
@@ -213,9 +241,10 @@ async fn run_query(
     req: &Ngsi,
     q: EntityQuery,
     opts: Options,
-    lang: Option<&str>,
+    pairs: &[(String, String)],
     ctx: &Context,
 ) -> Result<Response, ApiError> {
+    let lang = param(pairs, "lang");
     if q.limit > st.config.max_limit {
         return Err(ApiError::Ngsi(NgsiError::new(
             ErrorKind::TooManyResults,
@@ -230,8 +259,13 @@ async fn run_query(
     let tenant = req.tenant.clone();
     let result = st.read(move |s| s.query(&tenant, &q)).await?;
     let ro = RenderOptions { format: opts.format(), sys_attrs: opts.sys_attrs, attrs: projection.as_deref(), lang };
-    let body: Vec<Value> = result.entities.iter().map(|e| Value::Object(render_entity(e, &ro, ctx))).collect();
-    let mut resp = req.respond(StatusCode::OK, Value::Array(body));
+    let body = if req.accept == MediaType::GeoJson {
+        let geometry_property = ctx.expand(param(pairs, "geometryProperty").unwrap_or("location"));
+        feature_collection(&result.entities, &ro, ctx, &geometry_property)
+    } else {
+        Value::Array(result.entities.iter().map(|e| Value::Object(render_entity(e, &ro, ctx))).collect())
+    };
+    let mut resp = req.respond(StatusCode::OK, body);
     if let Some(total) = result.total {
         if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
             resp.headers_mut().insert(RESULTS_COUNT, v);
@@ -249,16 +283,13 @@ pub(crate) async fn batch_query(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref())?;
-    allow_params(&pairs, &["limit", "offset", "count", "options", "format", "lang"])?;
+    allow_params(&pairs, &["limit", "offset", "count", "options", "format", "lang", "geometryProperty"])?;
     let body = body_bytes(body)?;
     let (json, ctx) = req.body(&st, &body, false).await?;
     let obj = json.as_object().ok_or_else(|| bad_data("the query body must be a JSON object"))?;
     match obj.get("type").and_then(Value::as_str) {
         Some("Query") => {}
         _ => return Err(bad_data("the query body must have \"type\": \"Query\"")),
-    }
-    if obj.contains_key("geoQ") {
-        return Err(ApiError::Ngsi(NgsiError::new(ErrorKind::OperationNotSupported, "geoQ is not implemented yet")));
     }
     let mut q = EntityQuery {
         limit: parse_usize(&pairs, "limit", st.config.default_limit)?,
@@ -305,9 +336,46 @@ pub(crate) async fn batch_query(
         let qs = qs.as_str().ok_or_else(|| bad_data("'q' must be a string"))?;
         q.q = Some(parse_q(qs, &ctx)?);
     }
-    if q.types.is_none() && q.ids.is_empty() && q.id_pattern.is_none() && q.attrs.is_empty() && q.q.is_none() {
+    if let Some(g) = obj.get("geoQ") {
+        let mut g = GeoQuery::from_json(g)?;
+        g.property = ctx.expand(&g.property);
+        q.geo = Some(g);
+    }
+    if q.types.is_none()
+        && q.ids.is_empty()
+        && q.id_pattern.is_none()
+        && q.attrs.is_empty()
+        && q.q.is_none()
+        && q.geo.is_none()
+    {
         return Err(bad_data("a Query needs at least one of entities, attrs, q or geoQ"));
     }
     let opts = Options::from_pairs(&pairs)?;
-    run_query(&st, &req, q, opts, param(&pairs, "lang"), &ctx).await
+    run_query(&st, &req, q, opts, &pairs, &ctx).await
+}
+
+/// A GeoJSON FeatureCollection of entities (ETSI GS CIM 009 §4.5.16): each Feature's
+/// geometry is the value of `geometry_property` (null if absent), its properties the
+/// rest of the entity in the chosen representation.
+pub(crate) fn feature_collection(
+    entities: &[Entity],
+    ro: &RenderOptions<'_>,
+    ctx: &Context,
+    geometry_property: &str,
+) -> Value {
+    let features: Vec<Value> = entities.iter().map(|e| feature(e, ro, ctx, geometry_property)).collect();
+    serde_json::json!({"type": "FeatureCollection", "features": features})
+}
+
+/// One entity as a GeoJSON Feature.
+pub(crate) fn feature(e: &Entity, ro: &RenderOptions<'_>, ctx: &Context, geometry_property: &str) -> Value {
+    let geometry = e
+        .attrs
+        .get(geometry_property)
+        .and_then(|is| is.iter().find(|a| a.kind == kizuna_ngsild::AttrKind::GeoProperty))
+        .map(|a| a.value.clone())
+        .unwrap_or(Value::Null);
+    let mut props = render_entity(e, ro, ctx);
+    props.remove("id");
+    serde_json::json!({"id": e.id, "type": "Feature", "geometry": geometry, "properties": props})
 }

@@ -17,8 +17,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use parse::{parse_attribute_fragment, parse_attributes, parse_entity, validate_attr_name, validate_entity_id};
-pub use render::{render_entity, Format, RenderOptions};
+pub use parse::{
+    parse_attribute_fragment, parse_attributes, parse_entity, parse_temporal_attributes, validate_attr_name,
+    validate_entity_id,
+};
+pub use render::{render_attribute, render_entity, Format, RenderOptions};
 pub use update::{AttrSelector, UpdateOutcome};
 
 /// What kind of attribute this is (ETSI GS CIM 009 §4.5).
@@ -115,6 +118,9 @@ pub struct Attribute {
     /// Sub-attributes (properties of properties), keyed by expanded name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sub: BTreeMap<String, Attribute>,
+    /// Temporal representation only: which recorded instance this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 impl Attribute {
@@ -130,6 +136,7 @@ impl Attribute {
             created_at: None,
             modified_at: None,
             sub: BTreeMap::new(),
+            instance_id: None,
         }
     }
 

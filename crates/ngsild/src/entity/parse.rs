@@ -379,6 +379,33 @@ fn check_datetime(name: &str, member: &str, v: &Value) -> Result<String, NgsiErr
     Ok(s.to_string())
 }
 
+/// Parses the attributes of a temporal representation (`POST /temporal/entities`,
+/// `POST /temporal/entities/{id}/attrs`): each attribute is one instance or an array of
+/// instances, several of which may share a datasetId (they differ in time).
+pub fn parse_temporal_attributes(body: &Value, ctx: &Context) -> Result<Vec<(String, Attribute)>, NgsiError> {
+    let obj = body.as_object().ok_or_else(|| NgsiError::bad_data("the request body must be a JSON object"))?;
+    let mut out = Vec::new();
+    for (name, v) in obj {
+        if matches!(name.as_str(), "id" | "@id" | "type" | "@type" | "scope" | "@context" | "createdAt" | "modifiedAt")
+        {
+            continue;
+        }
+        validate_attr_name(name)?;
+        let iri = ctx.expand(name);
+        let items: Vec<&Value> = match v {
+            Value::Array(a) if !a.is_empty() && a.iter().all(looks_like_attribute) => a.iter().collect(),
+            Value::Array(a) if a.is_empty() => {
+                return Err(NgsiError::bad_data(format!("attribute '{name}' has an empty list of instances")))
+            }
+            other => vec![other],
+        };
+        for item in items {
+            out.push((iri.clone(), parse_one(name, item, ctx, 0)?));
+        }
+    }
+    Ok(out)
+}
+
 /// Parses the body of `PATCH /entities/{id}/attrs/{attrId}` (a partial attribute): the
 /// type may be left out, in which case the existing attribute's kind is assumed.
 pub fn parse_attribute_fragment(

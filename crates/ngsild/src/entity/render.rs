@@ -85,6 +85,11 @@ fn compact_vocab(v: &Value, ctx: &Context) -> Value {
     }
 }
 
+/// Renders one attribute instance.
+pub fn render_attribute(a: &Attribute, opts: &RenderOptions<'_>, ctx: &Context) -> Value {
+    render_attr(a, opts, ctx)
+}
+
 fn render_attr(a: &Attribute, opts: &RenderOptions<'_>, ctx: &Context) -> Value {
     let lang = opts.lang.filter(|l| *l != "*");
     let mut kind = a.kind;
@@ -134,6 +139,9 @@ fn render_attr(a: &Attribute, opts: &RenderOptions<'_>, ctx: &Context) -> Value 
         if let Some(m) = &a.modified_at {
             out.insert("modifiedAt".into(), Value::String(m.clone()));
         }
+    }
+    if let Some(i) = &a.instance_id {
+        out.insert("instanceId".into(), Value::String(i.clone()));
     }
     for (name, sub) in &a.sub {
         out.insert(ctx.compact(name), render_attr(sub, opts, ctx));

@@ -18,6 +18,7 @@
 
 mod plan;
 mod schema;
+mod temporal;
 
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -30,7 +31,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
 use crate::backend::{Backend, Completion, Job};
-use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, Txn, TypeInfo};
+use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, TemporalEntity, TemporalFilter, Txn, TypeInfo};
+use kizuna_ngsild::Attribute;
 
 /// Most write jobs grouped into one commit.
 const MAX_GROUP: usize = 512;
@@ -261,6 +263,19 @@ impl SqliteTxn<'_> {
         let mut st = self.conn.prepare_cached(
             "INSERT INTO attr_index(entity, tenant, attr, kind, num, txt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut geo = self.conn.prepare_cached("INSERT INTO geo_index(entity, tenant, attr) VALUES (?1, ?2, ?3)")?;
+        let mut rtree = self.conn.prepare_cached(
+            "INSERT INTO geo_rtree(id, min_lon, max_lon, min_lat, max_lat) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (name, instances) in &e.attrs {
+            for inst in instances.iter().filter(|i| i.kind == AttrKind::GeoProperty) {
+                if let Some(b) = kizuna_ngsild::geoquery::bbox_of(&inst.value) {
+                    geo.execute(params![rowid, self.tenant, name])?;
+                    let id = self.conn.last_insert_rowid();
+                    rtree.execute(params![id, b.min_lon, b.max_lon, b.min_lat, b.max_lat])?;
+                }
+            }
+        }
         let mut vals = Vec::new();
         for (name, instances) in &e.attrs {
             for inst in instances {
@@ -281,6 +296,10 @@ impl SqliteTxn<'_> {
     fn clear_index(&mut self, rowid: i64) -> Result<(), StoreError> {
         self.conn.prepare_cached("DELETE FROM entity_types WHERE entity = ?1")?.execute([rowid])?;
         self.conn.prepare_cached("DELETE FROM attr_index WHERE entity = ?1")?.execute([rowid])?;
+        self.conn
+            .prepare_cached("DELETE FROM geo_rtree WHERE id IN (SELECT id FROM geo_index WHERE entity = ?1)")?
+            .execute([rowid])?;
+        self.conn.prepare_cached("DELETE FROM geo_index WHERE entity = ?1")?.execute([rowid])?;
         Ok(())
     }
 
@@ -314,18 +333,20 @@ impl Txn for SqliteTxn<'_> {
         }
         let rowid = self.conn.last_insert_rowid();
         self.write_index(rowid, e)?;
+        temporal::record_change(self.conn, self.tenant, None, e)?;
         self.wrote = true;
         Ok(true)
     }
 
     fn update(&mut self, e: &Entity) -> Result<bool, StoreError> {
-        let Some(rowid) = self.rowid(&e.id)? else {
+        let Some((rowid, old)) = temporal::current(self.conn, self.tenant, &e.id)? else {
             return Ok(false);
         };
         let doc = encode(e)?;
         self.conn.prepare_cached("UPDATE entities SET doc = ?1 WHERE rowid = ?2")?.execute(params![doc, rowid])?;
         self.clear_index(rowid)?;
         self.write_index(rowid, e)?;
+        temporal::record_change(self.conn, self.tenant, Some(&old), e)?;
         self.wrote = true;
         Ok(true)
     }
@@ -338,6 +359,50 @@ impl Txn for SqliteTxn<'_> {
         self.clear_index(rowid)?;
         self.wrote = true;
         Ok(true)
+    }
+
+    fn append_history(&mut self, id: &str, types: &[String], attrs: &[(String, Attribute)]) -> Result<(), StoreError> {
+        temporal::touch_entity(self.conn, self.tenant, id, types)?;
+        for (name, a) in attrs {
+            temporal::record(self.conn, self.tenant, id, name, a)?;
+        }
+        self.wrote = true;
+        Ok(())
+    }
+
+    fn temporal_types(&mut self, id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        temporal::types_of(self.conn, self.tenant, id)
+    }
+
+    fn delete_history(&mut self, id: &str) -> Result<bool, StoreError> {
+        temporal::delete_entity(self.conn, self.tenant, id)
+    }
+
+    fn delete_attr_history(
+        &mut self,
+        id: &str,
+        attr: &str,
+        dataset_id: Option<&str>,
+        all: bool,
+    ) -> Result<u64, StoreError> {
+        temporal::delete_attr(self.conn, self.tenant, id, attr, dataset_id, all)
+    }
+
+    fn delete_instance(&mut self, id: &str, attr: &str, instance_id: &str) -> Result<bool, StoreError> {
+        temporal::delete_instance(self.conn, self.tenant, id, attr, instance_id)
+    }
+
+    fn replace_instance(&mut self, id: &str, attr: &str, instance_id: &str, a: &Attribute) -> Result<bool, StoreError> {
+        temporal::replace_instance(self.conn, self.tenant, id, attr, instance_id, a)
+    }
+
+    fn set_retention(&mut self, type_iri: &str, seconds: Option<u64>) -> Result<(), StoreError> {
+        self.wrote = true;
+        temporal::set_retention(self.conn, self.tenant, type_iri, seconds)
+    }
+
+    fn purge(&mut self, now_ms: i64) -> Result<Vec<(String, String, u64)>, StoreError> {
+        temporal::purge(self.conn, now_ms)
     }
 }
 
@@ -429,6 +494,51 @@ impl Backend for SqliteBackend {
             let n: i64 = c.query_row("SELECT COUNT(*) FROM entities WHERE tenant = ?1", [tenant], |r| r.get(0))?;
             Ok(n as u64)
         })
+    }
+
+    fn temporal_entity(
+        &self,
+        tenant: &str,
+        id: &str,
+        f: &TemporalFilter,
+    ) -> Result<Option<TemporalEntity>, StoreError> {
+        self.with_reader(|c| temporal::read_entity(c, tenant, id, f))
+    }
+
+    fn temporal_query(
+        &self,
+        tenant: &str,
+        q: &EntityQuery,
+        f: &TemporalFilter,
+    ) -> Result<(Vec<TemporalEntity>, Option<u64>), StoreError> {
+        self.with_reader(|c| {
+            let mut page = Vec::new();
+            let mut matched = 0usize;
+            let want = q.offset.saturating_add(q.limit);
+            for (id, _) in temporal::candidate_ids(c, tenant, q)? {
+                let Some(te) = temporal::read_entity(c, tenant, &id, f)? else { continue };
+                // attrs, q and geo are judged over the instances in the window.
+                let has_attr = q.attrs.is_empty() || q.attrs.iter().any(|a| te.entity.attrs.contains_key(a));
+                let ok = has_attr
+                    && q.q.as_ref().is_none_or(|qq| qq.matches(&te.entity))
+                    && q.geo.as_ref().is_none_or(|g| g.matches(&te.entity));
+                if !ok {
+                    continue;
+                }
+                matched += 1;
+                if matched > q.offset && matched <= want {
+                    page.push(te);
+                }
+                if !q.count && matched >= want {
+                    break;
+                }
+            }
+            Ok((page, q.count.then_some(matched as u64)))
+        })
+    }
+
+    fn retention(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with_reader(|c| temporal::retention(c, tenant))
     }
 
     fn close(&self) {

@@ -6,6 +6,7 @@
 //! the pushdown covers. Candidates come in id order and reading stops as soon as the
 //! page is full, unless a total count was asked for.
 
+use kizuna_ngsild::geoquery::GeoRel;
 use kizuna_ngsild::query::{Op, QValue, Query};
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
@@ -70,6 +71,23 @@ pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<Query
     if let Some(cond) = q.q.as_ref().and_then(pushdown) {
         conds.push(cond);
     }
+    if let Some(geo) = &q.geo {
+        if let Some(b) = geo.search_bbox() {
+            conds.push(Cond {
+                sql: "e.rowid IN (SELECT g.entity FROM geo_rtree r JOIN geo_index g ON g.id = r.id
+                      WHERE r.max_lon >= ? AND r.min_lon <= ? AND r.max_lat >= ? AND r.min_lat <= ?
+                      AND g.tenant = ?1 AND g.attr = ?)"
+                    .into(),
+                params: vec![
+                    Sql::Real(b.min_lon),
+                    Sql::Real(b.max_lon),
+                    Sql::Real(b.min_lat),
+                    Sql::Real(b.max_lat),
+                    Sql::Text(geo.property.clone()),
+                ],
+            });
+        }
+    }
     for cond in conds {
         sql.push_str(" AND ");
         sql.push_str(&cond.sql);
@@ -81,6 +99,28 @@ pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<Query
 
     let mut st = c.prepare(&sql)?;
     let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+    if let Some(geo) = &q.geo {
+        // Geo answers come from the spatial index in no useful order: take every match,
+        // order (near: by distance, then id; otherwise by id), then page.
+        let mut all = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let doc: String = row.get(1)?;
+            let e = decode(&id, &doc)?;
+            if q.matches(&e) {
+                let d = if matches!(geo.rel, GeoRel::Near { .. }) {
+                    geo.entity_distance_m(&e).unwrap_or(f64::INFINITY)
+                } else {
+                    0.0
+                };
+                all.push((d, e));
+            }
+        }
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        let total = all.len() as u64;
+        let entities = all.into_iter().skip(q.offset).take(q.limit).map(|(_, e)| e).collect();
+        return Ok(QueryResult { entities, total: q.count.then_some(total) });
+    }
     let mut out = QueryResult::default();
     let mut matched: u64 = 0;
     let want = q.offset.saturating_add(q.limit);

@@ -37,6 +37,53 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX attr_index_entity ON attr_index(entity, attr);
      CREATE INDEX attr_index_num ON attr_index(tenant, attr, num) WHERE num IS NOT NULL;
      CREATE INDEX attr_index_txt ON attr_index(tenant, attr, txt) WHERE txt IS NOT NULL;",
+    // 2: the spatial index and the temporal history.
+    "-- bounding boxes of GeoProperty instances; geo_index says whose
+     CREATE VIRTUAL TABLE geo_rtree USING rtree(id, min_lon, max_lon, min_lat, max_lat);
+     CREATE TABLE geo_index (
+         id INTEGER PRIMARY KEY,
+         entity INTEGER NOT NULL,
+         tenant TEXT NOT NULL,
+         attr TEXT NOT NULL
+     );
+     CREATE INDEX geo_index_entity ON geo_index(entity);
+     CREATE INDEX geo_index_attr ON geo_index(tenant, attr);
+     -- entities known to the temporal API (they outlive deletion of the current state)
+     CREATE TABLE temporal_entities (
+         tenant TEXT NOT NULL,
+         id TEXT NOT NULL,
+         types TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         modified_ms INTEGER NOT NULL,
+         PRIMARY KEY (tenant, id)
+     ) WITHOUT ROWID;
+     CREATE TABLE temporal_types (
+         tenant TEXT NOT NULL,
+         type TEXT NOT NULL,
+         id TEXT NOT NULL,
+         PRIMARY KEY (tenant, type, id)
+     ) WITHOUT ROWID;
+     -- one row per recorded attribute instance; seq is the instance id and the order
+     CREATE TABLE attr_history (
+         seq INTEGER PRIMARY KEY,
+         tenant TEXT NOT NULL,
+         entity_id TEXT NOT NULL,
+         attr TEXT NOT NULL,
+         dataset_id TEXT,
+         observed_ms INTEGER,
+         created_ms INTEGER NOT NULL,
+         modified_ms INTEGER NOT NULL,
+         doc TEXT NOT NULL
+     );
+     CREATE INDEX attr_history_observed ON attr_history(tenant, entity_id, attr, observed_ms);
+     CREATE INDEX attr_history_created ON attr_history(tenant, entity_id, attr, created_ms);
+     -- retention per tenant and entity type, in seconds
+     CREATE TABLE retention (
+         tenant TEXT NOT NULL,
+         type TEXT NOT NULL,
+         seconds INTEGER NOT NULL,
+         PRIMARY KEY (tenant, type)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
