@@ -14,6 +14,7 @@
 
 mod contexts;
 mod error;
+mod notifier;
 pub(crate) mod ops;
 mod request;
 mod router;
@@ -22,6 +23,7 @@ use kizuna_store::{Store, StoreError, Txn};
 
 pub use contexts::ContextStore;
 pub use error::ApiError;
+pub use notifier::{signature, spawn_notifier, NotifierConfig, SIGNATURE_HEADER};
 pub use ops::temporal::parse_duration_ms;
 pub use request::TENANT_HEADER;
 pub use router::{admin_router, router};
@@ -37,11 +39,19 @@ pub struct ApiConfig {
     pub default_limit: usize,
     /// Most entities one batch operation may carry.
     pub max_batch: usize,
+    /// Consecutive delivery failures after which a subscription shows `failed`.
+    pub max_failures: u64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_body_bytes: 8 * 1024 * 1024, max_limit: 1000, default_limit: 20, max_batch: 10_000 }
+        ApiConfig {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_limit: 1000,
+            default_limit: 20,
+            max_batch: 10_000,
+            max_failures: 3,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
-use crate::ops::{attrs, batch, discovery, entity, query, temporal};
+use crate::ops::{attrs, batch, discovery, entity, query, subscriptions, temporal};
 use crate::ApiState;
 
 /// The NGSI-LD router, to be nested at `/ngsi-ld/v1`.
@@ -28,6 +28,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/types/{type}", get(discovery::type_info))
         .route("/attributes", get(discovery::attributes))
         .route("/attributes/{attr}", get(discovery::attribute_info))
+        .route("/subscriptions", post(subscriptions::create).get(subscriptions::list))
+        .route(
+            "/subscriptions/{id}",
+            get(subscriptions::retrieve).patch(subscriptions::update).delete(subscriptions::delete),
+        )
         .route("/temporal/entities", post(temporal::create).get(temporal::query))
         .route("/temporal/entities/{id}", get(temporal::retrieve).delete(temporal::delete))
         .route("/temporal/entities/{id}/attrs", post(temporal::append))

@@ -17,6 +17,7 @@ pub mod error;
 pub mod geo;
 pub mod geoquery;
 pub mod query;
+pub mod subscription;
 
 pub use context::Context;
 pub use entity::{AttrKind, Attribute, Entity};

@@ -38,6 +38,8 @@ pub struct Config {
     pub retention_file: Option<PathBuf>,
     /// How often history older than the retention settings is purged.
     pub purge_interval: Duration,
+    /// Notification delivery settings.
+    pub notifier: kizuna_api_ngsild::NotifierConfig,
 }
 
 impl Config {
@@ -51,6 +53,7 @@ impl Config {
             api: ApiConfig::default(),
             retention_file: None,
             purge_interval: Duration::from_secs(60),
+            notifier: kizuna_api_ngsild::NotifierConfig::default(),
         }
     }
 }
@@ -84,7 +87,15 @@ pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
     if config.demo {
         demo::load(&state).await.map_err(StartError::Demo)?;
     }
-    let app = Router::new().route("/health", get(health)).nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state));
+    if let Some(file) = &config.retention_file {
+        retention::apply_file(&state, file).await.map_err(StartError::Contexts)?;
+    }
+    retention::spawn_purger(store.clone(), config.purge_interval);
+    kizuna_api_ngsild::spawn_notifier(state.clone(), config.notifier.clone());
+    let app = Router::new()
+        .route("/health", get(health))
+        .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
+        .nest("/kizuna/v1", kizuna_api_ngsild::admin_router(state));
     Ok((app, store))
 }
 

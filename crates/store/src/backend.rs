@@ -1,6 +1,7 @@
 //! The contract every storage backend fulfils. `pub(crate)`: callers use [`crate::Store`].
 
 use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, TemporalEntity, TemporalFilter, Txn, TypeInfo};
+use crate::{OutboxItem, StoredSubscription};
 use kizuna_ngsild::Entity;
 
 /// Called once the transaction a job ran in has committed (or failed to).
@@ -28,5 +29,13 @@ pub(crate) trait Backend: Send + Sync {
         f: &TemporalFilter,
     ) -> Result<(Vec<TemporalEntity>, Option<u64>), StoreError>;
     fn retention(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError>;
+    fn subscription(&self, tenant: &str, id: &str) -> Result<Option<StoredSubscription>, StoreError>;
+    fn subscriptions(&self, tenant: &str) -> Result<Vec<StoredSubscription>, StoreError>;
+    fn periodic_subscriptions(
+        &self,
+    ) -> Result<Vec<(String, std::sync::Arc<kizuna_ngsild::subscription::Subscription>)>, StoreError>;
+    fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
+    fn outbox_head(&self, tenant: &str, sub_id: &str) -> Result<Option<OutboxItem>, StoreError>;
+    fn set_outbox_listener(&self, f: std::sync::Arc<dyn Fn() + Send + Sync>);
     fn close(&self);
 }

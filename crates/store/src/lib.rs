@@ -16,6 +16,7 @@
 //!   query planning with `q` pushdown into the attribute index).
 
 mod backend;
+mod notify;
 mod query;
 mod sqlite;
 mod temporal;
@@ -23,7 +24,9 @@ mod temporal;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use kizuna_ngsild::subscription::Subscription;
 pub use kizuna_ngsild::{Attribute, Entity};
+pub use notify::{Delivery, DeliveryStatus, OutboxItem, StoredSubscription};
 pub use query::{AttributeInfo, EntityQuery, QueryResult, TypeInfo, TypeSelector};
 pub use temporal::{TemporalEntity, TemporalFilter, TimeProperty, TimeRel, Truncation};
 
@@ -92,6 +95,18 @@ pub trait Txn {
     /// Deletes history older than every tenant's retention settings (a maintenance
     /// operation across tenants); returns (tenant, type, instances removed).
     fn purge(&mut self, now_ms: i64) -> Result<Vec<(String, String, u64)>, StoreError>;
+    /// Stores a new subscription; `Ok(false)` if the id is taken.
+    fn insert_subscription(&mut self, sub: &Subscription) -> Result<bool, StoreError>;
+    /// Replaces a stored subscription (keeping its delivery status); `Ok(false)` if none.
+    fn replace_subscription(&mut self, sub: &Subscription) -> Result<bool, StoreError>;
+    /// Deletes a subscription and its pending notifications; `Ok(false)` if none.
+    fn delete_subscription(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// The stored subscription `id`.
+    fn get_subscription(&mut self, id: &str) -> Result<Option<Subscription>, StoreError>;
+    /// Queues a notification of `entity` for subscription `sub_id` (periodic notifications).
+    fn enqueue_notification(&mut self, sub_id: &str, trigger: &str, entity: &Entity) -> Result<(), StoreError>;
+    /// Records the outcome of delivering outbox item `seq` of subscription `sub_id`.
+    fn record_delivery(&mut self, sub_id: &str, seq: i64, outcome: &Delivery, now: &str) -> Result<(), StoreError>;
 }
 
 /// The storage handle the rest of Kizuna uses. Cheap to clone.
@@ -196,6 +211,36 @@ impl Store {
     /// `now_ms` is the current time in Unix milliseconds.
     pub fn purge_history(&self, now_ms: i64) -> Result<Vec<(String, String, u64)>, StoreError> {
         self.write("", move |tx| tx.purge(now_ms))
+    }
+
+    /// The subscription `id` of `tenant` with its delivery status.
+    pub fn subscription(&self, tenant: &str, id: &str) -> Result<Option<StoredSubscription>, StoreError> {
+        self.backend.subscription(tenant, id)
+    }
+
+    /// All subscriptions of `tenant`, in id order.
+    pub fn subscriptions(&self, tenant: &str) -> Result<Vec<StoredSubscription>, StoreError> {
+        self.backend.subscriptions(tenant)
+    }
+
+    /// Every active periodic subscription (`timeInterval`), of all tenants: (tenant, subscription).
+    pub fn periodic_subscriptions(&self) -> Result<Vec<(String, std::sync::Arc<Subscription>)>, StoreError> {
+        self.backend.periodic_subscriptions()
+    }
+
+    /// The subscriptions with a notification due at `now_ms`: (tenant, id), oldest first.
+    pub fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.backend.outbox_due(now_ms, limit)
+    }
+
+    /// The oldest pending notification of a subscription (what must go first).
+    pub fn outbox_head(&self, tenant: &str, sub_id: &str) -> Result<Option<OutboxItem>, StoreError> {
+        self.backend.outbox_head(tenant, sub_id)
+    }
+
+    /// Calls `f` after every commit that queued notifications (to wake the deliverer).
+    pub fn set_outbox_listener(&self, f: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.backend.set_outbox_listener(f);
     }
 
     /// Finishes queued writes and closes the store; later calls fail with `Closed`.

@@ -6,6 +6,7 @@ pub(crate) mod batch;
 pub(crate) mod discovery;
 pub(crate) mod entity;
 pub(crate) mod query;
+pub(crate) mod subscriptions;
 pub mod temporal;
 
 use axum::body::Bytes;

@@ -18,6 +18,7 @@
 
 mod plan;
 mod schema;
+mod subs;
 mod temporal;
 
 use std::path::Path;
@@ -31,7 +32,11 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
 use crate::backend::{Backend, Completion, Job};
-use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, TemporalEntity, TemporalFilter, Txn, TypeInfo};
+use crate::{
+    AttributeInfo, Delivery, EntityQuery, OutboxItem, QueryResult, StoreError, StoredSubscription, TemporalEntity,
+    TemporalFilter, Txn, TypeInfo,
+};
+use kizuna_ngsild::subscription::Subscription;
 use kizuna_ngsild::Attribute;
 
 /// Most write jobs grouped into one commit.
@@ -50,7 +55,12 @@ pub(crate) struct SqliteBackend {
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
     tenants: Arc<RwLock<std::collections::HashSet<String>>>,
+    subs: subs::SubCache,
+    listener: Listener,
 }
+
+/// Called after a commit that queued notifications.
+type Listener = Arc<RwLock<Option<Arc<dyn Fn() + Send + Sync>>>>;
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -74,17 +84,22 @@ impl SqliteBackend {
             rows.collect::<Result<_, _>>()?
         };
         let tenants = Arc::new(RwLock::new(tenants));
+        let cache: subs::SubCache = Arc::new(RwLock::new(subs::load_all(&conn)?));
+        let listener: Listener = Arc::new(RwLock::new(None));
         let (tx, rx) = mpsc::sync_channel::<Msg>(4096);
-        let writer_tenants = Arc::clone(&tenants);
+        let shared =
+            Shared { tenants: Arc::clone(&tenants), subs: Arc::clone(&cache), listener: Arc::clone(&listener) };
         let handle = std::thread::Builder::new()
             .name("kizuna-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, writer_tenants))?;
+            .spawn(move || writer_loop(conn, rx, shared))?;
         Ok(SqliteBackend {
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             readers: Mutex::new(Vec::new()),
             path,
             tenants,
+            subs: cache,
+            listener,
         })
     }
 
@@ -113,7 +128,14 @@ impl SqliteBackend {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, tenants: Arc<RwLock<std::collections::HashSet<String>>>) {
+/// What the writer thread shares with readers.
+struct Shared {
+    tenants: Arc<RwLock<std::collections::HashSet<String>>>,
+    subs: subs::SubCache,
+    listener: Listener,
+}
+
+fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, shared: Shared) {
     let mut closing = false;
     while !closing {
         let first = match rx.recv() {
@@ -131,24 +153,38 @@ fn writer_loop(mut conn: Connection, rx: Receiver<Msg>, tenants: Arc<RwLock<std:
                 Err(_) => break,
             }
         }
-        run_group(&mut conn, group, &tenants);
+        run_group(&mut conn, group, &shared);
     }
     // Optimize statistics for the query planner on a clean shutdown.
     let _ = conn.execute_batch("PRAGMA optimize;");
     tracing::info!("sqlite store closed");
 }
 
-fn run_group(conn: &mut Connection, group: Vec<(String, Job)>, tenants: &RwLock<std::collections::HashSet<String>>) {
+fn run_group(conn: &mut Connection, group: Vec<(String, Job)>, shared: &Shared) {
+    let tenants = &shared.tenants;
     let mut completions: Vec<Completion> = Vec::with_capacity(group.len());
     let mut new_tenants: Vec<String> = Vec::new();
+    let mut subs_changed: Vec<String> = Vec::new();
+    let mut enqueued = 0usize;
     let outcome = (|| -> Result<(), StoreError> {
         let tx = conn.transaction()?;
         for (tenant, job) in group {
             tx.execute_batch("SAVEPOINT job")?;
-            let mut txn = SqliteTxn { conn: &tx, tenant: &tenant, wrote: false };
+            let mut txn = SqliteTxn {
+                conn: &tx,
+                tenant: &tenant,
+                wrote: false,
+                subs: &shared.subs,
+                enqueued: 0,
+                subs_changed: false,
+            };
             let (ok, complete) = job(&mut txn);
             let wrote = txn.wrote;
             if ok {
+                enqueued += txn.enqueued;
+                if txn.subs_changed {
+                    subs_changed.push(tenant.clone());
+                }
                 tx.execute_batch("RELEASE job")?;
                 if wrote && !tenants.read().map(|t| t.contains(&tenant)).unwrap_or(false) {
                     tx.execute("INSERT OR IGNORE INTO tenants(name) VALUES (?1)", [&tenant])?;
@@ -164,6 +200,16 @@ fn run_group(conn: &mut Connection, group: Vec<(String, Job)>, tenants: &RwLock<
     })();
     match outcome {
         Ok(()) => {
+            for t in subs_changed {
+                if let Err(e) = subs::reload_tenant(conn, &shared.subs, &t) {
+                    tracing::error!(tenant = %t, error = %e, "cannot reload subscriptions");
+                }
+            }
+            if enqueued > 0 {
+                if let Some(f) = shared.listener.read().ok().and_then(|l| l.clone()) {
+                    f();
+                }
+            }
             if !new_tenants.is_empty() {
                 if let Ok(mut t) = tenants.write() {
                     t.extend(new_tenants);
@@ -187,6 +233,11 @@ struct SqliteTxn<'a> {
     conn: &'a rusqlite::Transaction<'a>,
     tenant: &'a str,
     wrote: bool,
+    subs: &'a subs::SubCache,
+    /// Notifications queued by this job.
+    enqueued: usize,
+    /// Whether this job changed the tenant's subscriptions.
+    subs_changed: bool,
 }
 
 fn decode(id: &str, doc: &str) -> Result<Entity, StoreError> {
@@ -302,14 +353,6 @@ impl SqliteTxn<'_> {
         self.conn.prepare_cached("DELETE FROM geo_index WHERE entity = ?1")?.execute([rowid])?;
         Ok(())
     }
-
-    fn rowid(&mut self, id: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT rowid FROM entities WHERE tenant = ?1 AND id = ?2")?
-            .query_row(params![self.tenant, id], |r| r.get(0))
-            .optional()?)
-    }
 }
 
 impl Txn for SqliteTxn<'_> {
@@ -334,6 +377,7 @@ impl Txn for SqliteTxn<'_> {
         let rowid = self.conn.last_insert_rowid();
         self.write_index(rowid, e)?;
         temporal::record_change(self.conn, self.tenant, None, e)?;
+        self.enqueued += subs::fire(self.conn, self.subs, self.tenant, None, Some(e))?;
         self.wrote = true;
         Ok(true)
     }
@@ -347,16 +391,18 @@ impl Txn for SqliteTxn<'_> {
         self.clear_index(rowid)?;
         self.write_index(rowid, e)?;
         temporal::record_change(self.conn, self.tenant, Some(&old), e)?;
+        self.enqueued += subs::fire(self.conn, self.subs, self.tenant, Some(&old), Some(e))?;
         self.wrote = true;
         Ok(true)
     }
 
     fn delete(&mut self, id: &str) -> Result<bool, StoreError> {
-        let Some(rowid) = self.rowid(id)? else {
+        let Some((rowid, old)) = temporal::current(self.conn, self.tenant, id)? else {
             return Ok(false);
         };
         self.conn.prepare_cached("DELETE FROM entities WHERE rowid = ?1")?.execute([rowid])?;
         self.clear_index(rowid)?;
+        self.enqueued += subs::fire(self.conn, self.subs, self.tenant, Some(&old), None)?;
         self.wrote = true;
         Ok(true)
     }
@@ -403,6 +449,39 @@ impl Txn for SqliteTxn<'_> {
 
     fn purge(&mut self, now_ms: i64) -> Result<Vec<(String, String, u64)>, StoreError> {
         temporal::purge(self.conn, now_ms)
+    }
+
+    fn insert_subscription(&mut self, sub: &Subscription) -> Result<bool, StoreError> {
+        let ok = subs::insert(self.conn, self.tenant, sub)?;
+        self.subs_changed |= ok;
+        self.wrote |= ok;
+        Ok(ok)
+    }
+
+    fn replace_subscription(&mut self, sub: &Subscription) -> Result<bool, StoreError> {
+        let ok = subs::replace(self.conn, self.tenant, sub)?;
+        self.subs_changed |= ok;
+        Ok(ok)
+    }
+
+    fn delete_subscription(&mut self, id: &str) -> Result<bool, StoreError> {
+        let ok = subs::delete(self.conn, self.tenant, id)?;
+        self.subs_changed |= ok;
+        Ok(ok)
+    }
+
+    fn get_subscription(&mut self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        subs::get(self.conn, self.tenant, id)
+    }
+
+    fn enqueue_notification(&mut self, sub_id: &str, trigger: &str, entity: &Entity) -> Result<(), StoreError> {
+        subs::enqueue(self.conn, self.tenant, sub_id, trigger, entity, chrono::Utc::now().timestamp_millis())?;
+        self.enqueued += 1;
+        Ok(())
+    }
+
+    fn record_delivery(&mut self, sub_id: &str, seq: i64, outcome: &Delivery, now: &str) -> Result<(), StoreError> {
+        subs::record_delivery(self.conn, self.tenant, sub_id, seq, outcome, now)
     }
 }
 
@@ -539,6 +618,38 @@ impl Backend for SqliteBackend {
 
     fn retention(&self, tenant: &str) -> Result<Vec<(String, u64)>, StoreError> {
         self.with_reader(|c| temporal::retention(c, tenant))
+    }
+
+    fn subscription(&self, tenant: &str, id: &str) -> Result<Option<StoredSubscription>, StoreError> {
+        self.with_reader(|c| subs::read_one(c, tenant, id))
+    }
+
+    fn subscriptions(&self, tenant: &str) -> Result<Vec<StoredSubscription>, StoreError> {
+        self.with_reader(|c| subs::read_all(c, tenant))
+    }
+
+    fn periodic_subscriptions(&self) -> Result<Vec<(String, Arc<Subscription>)>, StoreError> {
+        let cache = self.subs.read().map_err(|_| StoreError::Closed)?;
+        Ok(cache
+            .iter()
+            .flat_map(|(t, subs)| {
+                subs.iter().filter(|s| s.time_interval.is_some()).map(move |s| (t.clone(), s.clone()))
+            })
+            .collect())
+    }
+
+    fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.with_reader(|c| subs::due(c, now_ms, limit))
+    }
+
+    fn outbox_head(&self, tenant: &str, sub_id: &str) -> Result<Option<OutboxItem>, StoreError> {
+        self.with_reader(|c| subs::head(c, tenant, sub_id))
+    }
+
+    fn set_outbox_listener(&self, f: Arc<dyn Fn() + Send + Sync>) {
+        if let Ok(mut l) = self.listener.write() {
+            *l = Some(f);
+        }
     }
 
     fn close(&self) {

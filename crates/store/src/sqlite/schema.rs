@@ -84,6 +84,32 @@ const MIGRATIONS: &[&str] = &[
          seconds INTEGER NOT NULL,
          PRIMARY KEY (tenant, type)
      ) WITHOUT ROWID;",
+    // 3: subscriptions and the durable notification outbox.
+    "CREATE TABLE subscriptions (
+         tenant TEXT NOT NULL,
+         id TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         times_sent INTEGER NOT NULL DEFAULT 0,
+         times_failed INTEGER NOT NULL DEFAULT 0,
+         consecutive_failures INTEGER NOT NULL DEFAULT 0,
+         last_notification TEXT,
+         last_success TEXT,
+         last_failure TEXT,
+         last_failure_reason TEXT,
+         PRIMARY KEY (tenant, id)
+     ) WITHOUT ROWID;
+     -- notifications decided in the transaction of the write that caused them
+     CREATE TABLE outbox (
+         seq INTEGER PRIMARY KEY,
+         tenant TEXT NOT NULL,
+         sub_id TEXT NOT NULL,
+         trigger TEXT NOT NULL,
+         entity TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         next_attempt_ms INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX outbox_sub ON outbox(tenant, sub_id, seq);",
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,267 @@
+//! Delivering notifications from the store's outbox (ETSI GS CIM 009 §5.8.1, §5.3).
+//!
+//! - A dispatcher wakes when a commit queued notifications (or every 500 ms, for
+//!   retries that came due) and starts one *drain* task per subscription with pending
+//!   notifications, at most one per subscription at a time: that is what keeps each
+//!   subscription's notifications in order, while a slow or dead receiver only ever
+//!   holds up its own queue — never writes, never other subscriptions.
+//! - A drain sends the queue head; on success the outbox row is removed and the
+//!   subscription's status updated in one durable write; on failure the row stays with
+//!   the next attempt scheduled after an exponential backoff (1 s doubling to
+//!   [`NotifierConfig::max_backoff`]), and after [`NotifierConfig::max_failures`]
+//!   consecutive failures the subscription reports `status: failed` (delivery is still
+//!   retried; the next success makes it `ok` again).
+//! - The subscription is read again at every delivery, so a change (or deletion, or
+//!   `isActive: false`) applies to notifications already queued.
+//! - Throttling delays a notification until `throttling` seconds after the previous
+//!   one; nothing is dropped.
+//!
+//! Each request carries `Kizuna-Notification-Id` (stable across retries, for receivers
+//! to drop duplicates) and `Kizuna-Subscription-Id`; when the subscription's
+//! `notification.endpoint.notifierInfo` has a `hmacSecret`, it also carries
+//! `Kizuna-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use kizuna_ngsild::context::CORE_CONTEXT_URL;
+use kizuna_ngsild::entity::now_timestamp;
+use kizuna_store::{Delivery, OutboxItem, Store, StoreError, StoredSubscription, Subscription};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::sync::Notify;
+
+use crate::ApiState;
+
+/// Settings of notification delivery.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    /// Consecutive failures after which a subscription shows `failed`.
+    pub max_failures: u64,
+    /// The first retry delay; it doubles per failure.
+    pub base_backoff: Duration,
+    /// The longest retry delay.
+    pub max_backoff: Duration,
+    /// Timeout of one delivery request.
+    pub timeout: Duration,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        NotifierConfig {
+            max_failures: 3,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The header with the notification's HMAC signature.
+pub const SIGNATURE_HEADER: &str = "Kizuna-Signature";
+/// The `notifierInfo` key holding the signing secret.
+pub const HMAC_SECRET_KEY: &str = "hmacSecret";
+
+/// Starts the dispatcher; it runs until the store closes.
+pub fn spawn_notifier(state: ApiState, config: NotifierConfig) {
+    let wake = Arc::new(Notify::new());
+    let w = Arc::clone(&wake);
+    state.store.set_outbox_listener(Arc::new(move || w.notify_one()));
+    let client = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .user_agent(concat!("kizuna/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default();
+    let inflight: Arc<Mutex<HashSet<(String, String)>>> = Arc::new(Mutex::new(HashSet::new()));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            let store = state.store.clone();
+            let now = chrono::Utc::now().timestamp_millis();
+            let due = match tokio::task::spawn_blocking(move || store.outbox_due(now, 10_000)).await {
+                Ok(Ok(d)) => d,
+                Ok(Err(StoreError::Closed)) | Err(_) => break,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "reading the outbox failed");
+                    continue;
+                }
+            };
+            for key in due {
+                let fresh = inflight.lock().map(|mut s| s.insert(key.clone())).unwrap_or(false);
+                if !fresh {
+                    continue;
+                }
+                let (state, client, config, inflight) =
+                    (state.clone(), client.clone(), config.clone(), Arc::clone(&inflight));
+                tokio::spawn(async move {
+                    drain(&state, &client, &config, &key.0, &key.1).await;
+                    if let Ok(mut s) = inflight.lock() {
+                        s.remove(&key);
+                    }
+                });
+            }
+        }
+    });
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || f(&s)).await.map_err(|_| StoreError::Closed)?
+}
+
+/// Delivers one subscription's queue in order until it is empty or a delivery fails.
+async fn drain(state: &ApiState, client: &reqwest::Client, config: &NotifierConfig, tenant: &str, sub_id: &str) {
+    let mut last_sent: Option<tokio::time::Instant> = None;
+    loop {
+        let (t, s) = (tenant.to_string(), sub_id.to_string());
+        let head = match blocking(&state.store, move |st| st.outbox_head(&t, &s)).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the outbox failed");
+                return;
+            }
+        };
+        let (t, s) = (tenant.to_string(), sub_id.to_string());
+        let stored = match blocking(&state.store, move |st| st.subscription(&t, &s)).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "reading a subscription failed");
+                return;
+            }
+        };
+        let outcome = match stored {
+            None => {
+                tracing::warn!(subscription = %sub_id, seq = head.seq, "subscription deleted: dropping its queued notification");
+                Delivery::Discard
+            }
+            Some(StoredSubscription { sub, .. }) if !sub.is_active => return, // paused: keep the queue
+            Some(StoredSubscription { sub, .. }) => {
+                if let (Some(secs), Some(at)) = (sub.throttling, last_sent) {
+                    let next = at + Duration::from_secs(secs);
+                    tokio::time::sleep_until(next).await;
+                }
+                last_sent = Some(tokio::time::Instant::now());
+                match send(state, client, tenant, &sub, &head).await {
+                    Ok(()) => Delivery::Delivered,
+                    Err(reason) => {
+                        let exp = head.attempts.min(16);
+                        let delay = config.base_backoff.saturating_mul(1u32 << exp).min(config.max_backoff);
+                        tracing::warn!(subscription = %sub_id, attempts = head.attempts + 1, %reason, "notification failed");
+                        Delivery::Failed {
+                            reason,
+                            retry_at_ms: chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64,
+                        }
+                    }
+                }
+            }
+        };
+        let failed = matches!(outcome, Delivery::Failed { .. });
+        let (s, seq) = (sub_id.to_string(), head.seq);
+        let now = now_timestamp();
+        let record = state.write(tenant, move |tx| Ok(tx.record_delivery(&s, seq, &outcome, &now)?)).await;
+        if let Err(e) = record {
+            tracing::error!(error = %e, "recording a delivery failed");
+            return;
+        }
+        if failed {
+            return;
+        }
+    }
+}
+
+/// The stable id of a notification (the same on every retry).
+fn notification_id(item: &OutboxItem) -> String {
+    format!("urn:ngsi-ld:Notification:{}-{}", item.created_ms, item.seq)
+}
+
+/// Sends one notification; `Err` says why it failed.
+async fn send(
+    state: &ApiState,
+    client: &reqwest::Client,
+    tenant: &str,
+    sub: &Subscription,
+    item: &OutboxItem,
+) -> Result<(), String> {
+    let user = sub.jsonld_context.as_ref().map(|u| Value::String(u.clone()));
+    let ctx = state.contexts.resolve(user.as_ref()).await.map_err(|e| format!("@context: {e}"))?;
+    let ld = sub.notification.endpoint.accept == kizuna_ngsild::subscription::Accept::JsonLd;
+    let mut body = json!({
+        "id": notification_id(item),
+        "type": "Notification",
+        "subscriptionId": sub.id,
+        "notifiedAt": now_timestamp(),
+        "data": [sub.render_notification_data(&item.entity, &ctx)],
+        "triggerReason": item.trigger,
+    });
+    let context_url = sub.jsonld_context.clone().unwrap_or_else(|| CORE_CONTEXT_URL.to_string());
+    if ld {
+        body["@context"] = Value::String(context_url.clone());
+    }
+    let text = body.to_string();
+    let uri = &sub.notification.endpoint.uri;
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        return Err(format!("endpoint scheme of {uri} is not supported for delivery yet"));
+    }
+    let mut req = client
+        .post(uri)
+        .header("Content-Type", if ld { "application/ld+json" } else { "application/json" })
+        .header("Kizuna-Notification-Id", notification_id(item))
+        .header("Kizuna-Subscription-Id", &sub.id);
+    if !ld {
+        req = req.header(
+            "Link",
+            format!("<{context_url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""),
+        );
+    }
+    if !tenant.is_empty() {
+        req = req.header(crate::TENANT_HEADER, tenant);
+    }
+    for (k, v) in &sub.notification.endpoint.receiver_info {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    if let Some((_, secret)) = sub.notification.endpoint.notifier_info.iter().find(|(k, _)| k == HMAC_SECRET_KEY) {
+        req = req.header(SIGNATURE_HEADER, signature(secret, &text, chrono::Utc::now().timestamp()));
+    }
+    let resp = req.body(text).send().await.map_err(|e| format!("{uri}: {e}"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{uri} answered HTTP {}", resp.status().as_u16()))
+    }
+}
+
+/// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub fn signature(secret: &str, body: &str, unix: i64) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(), // HMAC accepts keys of any length; unreachable
+    };
+    mac.update(format!("{unix}.{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={unix},v1={hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_rfc4231_hmac() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"Jefe").expect("key");
+        mac.update(b"what do ya want for nothing?");
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        let s = signature("k", "{}", 1700000000);
+        assert!(s.starts_with("t=1700000000,v1=") && s.len() == "t=1700000000,v1=".len() + 64);
+    }
+}
