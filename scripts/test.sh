@@ -11,9 +11,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Rust unit and integration tests, with cargo's own output and summary lines.
 cargo test --workspace
 
-# The Python test clients (pinned); installed here only when missing, so the README's
-# one command works on a fresh machine.
-if ! python3 -c 'import ngsildclient, pytest, requests' 2>/dev/null; then
+# What the black-box tests need, installed here only when missing, so the README's one
+# command works on a fresh machine: Debian's mosquitto (the MQTT broker notifications
+# are published to) and the pinned Python test clients.
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
+fi
+if ! python3 -c 'import ngsildclient, pytest, requests, paho.mqtt' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
         -r tests/python/requirements.txt
 fi

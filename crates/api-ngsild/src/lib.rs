@@ -14,6 +14,7 @@
 
 mod contexts;
 mod error;
+mod mqtt;
 mod notifier;
 pub(crate) mod ops;
 mod request;

@@ -16,12 +16,14 @@
 //! - Throttling delays a notification until `throttling` seconds after the previous
 //!   one; nothing is dropped.
 //!
+//! MQTT endpoints are published to by `mqtt.rs`, with the same headers as metadata.
+//!
 //! Each request carries `Kizuna-Notification-Id` (stable across retries, for receivers
 //! to drop duplicates) and `Kizuna-Subscription-Id`; when the subscription's
 //! `notification.endpoint.notifierInfo` has a `hmacSecret`, it also carries
 //! `Kizuna-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,6 +77,7 @@ pub fn spawn_notifier(state: ApiState, config: NotifierConfig) {
         .build()
         .unwrap_or_default();
     let inflight: Arc<Mutex<HashSet<(String, String)>>> = Arc::new(Mutex::new(HashSet::new()));
+    tokio::spawn(periodic(state.clone()));
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -150,7 +153,7 @@ async fn drain(state: &ApiState, client: &reqwest::Client, config: &NotifierConf
                     tokio::time::sleep_until(next).await;
                 }
                 last_sent = Some(tokio::time::Instant::now());
-                match send(state, client, tenant, &sub, &head).await {
+                match send(state, client, tenant, &sub, &head, config.timeout).await {
                     Ok(()) => Delivery::Delivered,
                     Err(reason) => {
                         let exp = head.attempts.min(16);
@@ -178,6 +181,80 @@ async fn drain(state: &ApiState, client: &reqwest::Client, config: &NotifierConf
     }
 }
 
+/// Queues periodic notifications (`timeInterval`): every matching entity, in one
+/// notification per interval, through the same outbox as change notifications.
+async fn periodic(state: ApiState) {
+    let mut last: HashMap<(String, String), tokio::time::Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        let subs = match tokio::task::spawn_blocking(move || store.periodic_subscriptions()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(StoreError::Closed)) | Err(_) => return,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading periodic subscriptions failed");
+                continue;
+            }
+        };
+        let now = tokio::time::Instant::now();
+        let live: HashSet<(String, String)> = subs.iter().map(|(t, s)| (t.clone(), s.id.clone())).collect();
+        last.retain(|k, _| live.contains(k));
+        for (tenant, sub) in subs {
+            let Some(secs) = sub.time_interval else { continue };
+            let key = (tenant.clone(), sub.id.clone());
+            let due = last.get(&key).is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(secs));
+            if !due || !sub.is_active || expired(&sub) {
+                continue;
+            }
+            last.insert(key, now);
+            if let Err(e) = enqueue_periodic(&state, &tenant, &sub).await {
+                tracing::error!(subscription = %sub.id, error = %e, "periodic notification failed");
+            }
+        }
+    }
+}
+
+fn expired(sub: &Subscription) -> bool {
+    sub.expires_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| t.timestamp_millis() <= chrono::Utc::now().timestamp_millis())
+}
+
+/// Most entities in one periodic notification.
+const PERIODIC_MAX_ENTITIES: usize = 1000;
+
+async fn enqueue_periodic(state: &ApiState, tenant: &str, sub: &Arc<Subscription>) -> Result<(), crate::ApiError> {
+    let (t, s) = (tenant.to_string(), Arc::clone(sub));
+    let entities = state
+        .read(move |store| {
+            let mut found: Vec<kizuna_ngsild::Entity> = Vec::new();
+            for sel in &s.entities {
+                let q = kizuna_store::EntityQuery {
+                    types: Some(kizuna_store::TypeSelector(sel.types.0.clone())),
+                    ids: sel.id.iter().cloned().collect(),
+                    q: s.q.as_ref().map(|f| f.query.clone()),
+                    geo: s.geo_q.clone(),
+                    limit: PERIODIC_MAX_ENTITIES,
+                    ..Default::default()
+                };
+                for e in store.query(&t, &q)?.entities {
+                    if s.selects(&e) && !found.iter().any(|f| f.id == e.id) {
+                        found.push(s.project(&e));
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .await?;
+    if entities.is_empty() {
+        return Ok(());
+    }
+    let id = sub.id.clone();
+    state.write(tenant, move |tx| Ok(tx.enqueue_notification(&id, "timeInterval", &entities)?)).await
+}
+
 /// The stable id of a notification (the same on every retry).
 fn notification_id(item: &OutboxItem) -> String {
     format!("urn:ngsi-ld:Notification:{}-{}", item.created_ms, item.seq)
@@ -190,6 +267,7 @@ async fn send(
     tenant: &str,
     sub: &Subscription,
     item: &OutboxItem,
+    timeout: Duration,
 ) -> Result<(), String> {
     let user = sub.jsonld_context.as_ref().map(|u| Value::String(u.clone()));
     let ctx = state.contexts.resolve(user.as_ref()).await.map_err(|e| format!("@context: {e}"))?;
@@ -199,17 +277,52 @@ async fn send(
         "type": "Notification",
         "subscriptionId": sub.id,
         "notifiedAt": now_timestamp(),
-        "data": [sub.render_notification_data(&item.entity, &ctx)],
+        "data": item.entities.iter().map(|e| sub.render_notification_data(e, &ctx)).collect::<Vec<_>>(),
         "triggerReason": item.trigger,
     });
     let context_url = sub.jsonld_context.clone().unwrap_or_else(|| CORE_CONTEXT_URL.to_string());
     if ld {
         body["@context"] = Value::String(context_url.clone());
     }
-    let text = body.to_string();
     let uri = &sub.notification.endpoint.uri;
+    if uri.starts_with("mqtt://") || uri.starts_with("mqtts://") {
+        let mut meta = serde_json::Map::new();
+        meta.insert(
+            "Content-Type".into(),
+            Value::String(if ld { "application/ld+json" } else { "application/json" }.into()),
+        );
+        if !ld {
+            meta.insert(
+                "Link".into(),
+                Value::String(format!(
+                    "<{context_url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+                )),
+            );
+        }
+        meta.insert("Kizuna-Notification-Id".into(), Value::String(notification_id(item)));
+        if !tenant.is_empty() {
+            meta.insert(crate::TENANT_HEADER.into(), Value::String(tenant.into()));
+        }
+        for (k, v) in &sub.notification.endpoint.receiver_info {
+            meta.insert(k.clone(), Value::String(v.clone()));
+        }
+        if let Some((_, secret)) = sub.notification.endpoint.notifier_info.iter().find(|(k, _)| k == HMAC_SECRET_KEY) {
+            let sig = signature(secret, &body.to_string(), chrono::Utc::now().timestamp());
+            meta.insert(SIGNATURE_HEADER.into(), Value::String(sig));
+        }
+        let qos = sub
+            .notification
+            .endpoint
+            .notifier_info
+            .iter()
+            .find(|(k, _)| k == "MQTT-QoS")
+            .and_then(|(_, v)| v.parse::<u8>().ok())
+            .unwrap_or(1);
+        return crate::mqtt::publish(uri, meta, body, qos, timeout).await;
+    }
+    let text = body.to_string();
     if !(uri.starts_with("http://") || uri.starts_with("https://")) {
-        return Err(format!("endpoint scheme of {uri} is not supported for delivery yet"));
+        return Err(format!("endpoint scheme of {uri} is not supported"));
     }
     let mut req = client
         .post(uri)

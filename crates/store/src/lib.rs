@@ -103,8 +103,8 @@ pub trait Txn {
     fn delete_subscription(&mut self, id: &str) -> Result<bool, StoreError>;
     /// The stored subscription `id`.
     fn get_subscription(&mut self, id: &str) -> Result<Option<Subscription>, StoreError>;
-    /// Queues a notification of `entity` for subscription `sub_id` (periodic notifications).
-    fn enqueue_notification(&mut self, sub_id: &str, trigger: &str, entity: &Entity) -> Result<(), StoreError>;
+    /// Queues a notification of `entities` for subscription `sub_id` (periodic notifications).
+    fn enqueue_notification(&mut self, sub_id: &str, trigger: &str, entities: &[Entity]) -> Result<(), StoreError>;
     /// Records the outcome of delivering outbox item `seq` of subscription `sub_id`.
     fn record_delivery(&mut self, sub_id: &str, seq: i64, outcome: &Delivery, now: &str) -> Result<(), StoreError>;
 }

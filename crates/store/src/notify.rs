@@ -51,9 +51,10 @@ pub struct OutboxItem {
     pub sub_id: String,
     /// Why it fired (`entityCreated`, `attributeUpdated`, ...).
     pub trigger: String,
-    /// The entity as it was after the change (before, for a deletion), already
-    /// restricted to the subscription's notification attributes.
-    pub entity: Entity,
+    /// The entities to notify: as they were after the change (before, for a deletion),
+    /// already restricted to the subscription's notification attributes; several for a
+    /// periodic notification.
+    pub entities: Vec<Entity>,
     /// When the change happened (Unix ms).
     pub created_ms: i64,
     /// Delivery attempts so far.

@@ -474,8 +474,8 @@ impl Txn for SqliteTxn<'_> {
         subs::get(self.conn, self.tenant, id)
     }
 
-    fn enqueue_notification(&mut self, sub_id: &str, trigger: &str, entity: &Entity) -> Result<(), StoreError> {
-        subs::enqueue(self.conn, self.tenant, sub_id, trigger, entity, chrono::Utc::now().timestamp_millis())?;
+    fn enqueue_notification(&mut self, sub_id: &str, trigger: &str, entities: &[Entity]) -> Result<(), StoreError> {
+        subs::enqueue(self.conn, self.tenant, sub_id, trigger, entities, chrono::Utc::now().timestamp_millis())?;
         self.enqueued += 1;
         Ok(())
     }

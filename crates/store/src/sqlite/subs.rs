@@ -13,7 +13,6 @@ use kizuna_ngsild::{Context, Entity};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use super::decode;
 use crate::{Delivery, DeliveryStatus, OutboxItem, StoreError, StoredSubscription};
 
 /// Parsed subscriptions per tenant.
@@ -98,7 +97,7 @@ pub(crate) fn fire(
         }
         let Some(trigger) = sub.trigger(old, new) else { continue };
         let Some(subject) = new.or(old) else { continue };
-        enqueue(conn, tenant, &sub.id, trigger.as_str(), &sub.project(subject), now)?;
+        enqueue(conn, tenant, &sub.id, trigger.as_str(), &[sub.project(subject)], now)?;
         n += 1;
     }
     Ok(n)
@@ -109,10 +108,10 @@ pub(crate) fn enqueue(
     tenant: &str,
     sub_id: &str,
     trigger: &str,
-    entity: &Entity,
+    entities: &[Entity],
     now: i64,
 ) -> Result<(), StoreError> {
-    let doc = serde_json::to_string(entity).map_err(|e| corrupt(&entity.id, e))?;
+    let doc = serde_json::to_string(entities).map_err(|e| corrupt(sub_id, e))?;
     conn.prepare_cached("INSERT INTO outbox(tenant, sub_id, trigger, entity, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![tenant, sub_id, trigger, doc, now])?;
     Ok(())
@@ -215,7 +214,7 @@ pub(crate) fn head(conn: &Connection, tenant: &str, sub_id: &str) -> Result<Opti
             tenant: tenant.to_string(),
             sub_id: sub_id.to_string(),
             trigger,
-            entity: decode(sub_id, &doc)?,
+            entities: serde_json::from_str(&doc).map_err(|e| corrupt(sub_id, e))?,
             created_ms,
             attempts: attempts as u32,
         })
