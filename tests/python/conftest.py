@@ -133,3 +133,37 @@ def kizuna_demo(tmp_path_factory: pytest.TempPathFactory):
 def uid() -> str:
     """A short unique token, so tests sharing one server never collide."""
     return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def kizuna_restartable(tmp_path_factory: pytest.TempPathFactory):
+    """A Kizuna server of the test's own, which the test may `kill -9` and start again
+    on the same port and data directory: `server.kill9()`, then `server.restart()`
+    (both return the server; `restart` waits for `GET /health` like the other fixtures)."""
+    server = start_server(tmp_path_factory, "kizuna-restartable", [])
+    args = [str(kizuna_bin()), "serve", "--listen", f"{server.host}:{server.port}", "--data", str(server.data_dir)]
+
+    def kill9() -> Server:
+        server.proc.kill()  # SIGKILL: no shutdown, no flush
+        server.proc.wait(timeout=10)
+        return server
+
+    def restart() -> Server:
+        with open(server.log_path, "ab") as log:
+            server.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if server.proc.poll() is not None:
+                pytest.fail(f"restart exited with {server.proc.returncode}:\n{server.log_tail()}")
+            try:
+                if requests.get(f"{server.base_url}/health", timeout=2).status_code == 200:
+                    return server
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"restart not ready after {STARTUP_TIMEOUT_S:.0f} s:\n{server.log_tail()}")
+
+    server.kill9 = kill9  # type: ignore[attr-defined]
+    server.restart = restart  # type: ignore[attr-defined]
+    yield server
+    stop_server(server)

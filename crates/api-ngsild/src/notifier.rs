@@ -77,6 +77,7 @@ pub fn spawn_notifier(state: ApiState, config: NotifierConfig) {
         .build()
         .unwrap_or_default();
     let inflight: Arc<Mutex<HashSet<(String, String)>>> = Arc::new(Mutex::new(HashSet::new()));
+    let last_sent: LastSent = Arc::new(Mutex::new(HashMap::new()));
     tokio::spawn(periodic(state.clone()));
     tokio::spawn(async move {
         loop {
@@ -99,10 +100,10 @@ pub fn spawn_notifier(state: ApiState, config: NotifierConfig) {
                 if !fresh {
                     continue;
                 }
-                let (state, client, config, inflight) =
-                    (state.clone(), client.clone(), config.clone(), Arc::clone(&inflight));
+                let (state, client, config, inflight, last_sent) =
+                    (state.clone(), client.clone(), config.clone(), Arc::clone(&inflight), Arc::clone(&last_sent));
                 tokio::spawn(async move {
-                    drain(&state, &client, &config, &key.0, &key.1).await;
+                    drain(&state, &client, &config, &last_sent, &key.0, &key.1).await;
                     if let Ok(mut s) = inflight.lock() {
                         s.remove(&key);
                     }
@@ -120,9 +121,19 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&s)).await.map_err(|_| StoreError::Closed)?
 }
 
+/// When each subscription last had a notification sent (for throttling).
+type LastSent = Arc<Mutex<HashMap<(String, String), tokio::time::Instant>>>;
+
 /// Delivers one subscription's queue in order until it is empty or a delivery fails.
-async fn drain(state: &ApiState, client: &reqwest::Client, config: &NotifierConfig, tenant: &str, sub_id: &str) {
-    let mut last_sent: Option<tokio::time::Instant> = None;
+async fn drain(
+    state: &ApiState,
+    client: &reqwest::Client,
+    config: &NotifierConfig,
+    last_sent: &LastSent,
+    tenant: &str,
+    sub_id: &str,
+) {
+    let key = (tenant.to_string(), sub_id.to_string());
     loop {
         let (t, s) = (tenant.to_string(), sub_id.to_string());
         let head = match blocking(&state.store, move |st| st.outbox_head(&t, &s)).await {
@@ -146,13 +157,16 @@ async fn drain(state: &ApiState, client: &reqwest::Client, config: &NotifierConf
                 tracing::warn!(subscription = %sub_id, seq = head.seq, "subscription deleted: dropping its queued notification");
                 Delivery::Discard
             }
-            Some(StoredSubscription { sub, .. }) if !sub.is_active => return, // paused: keep the queue
+            // Paused or expired: the queue is kept, nothing is sent.
+            Some(StoredSubscription { sub, .. }) if !sub.is_active || expired(&sub) => return,
             Some(StoredSubscription { sub, .. }) => {
-                if let (Some(secs), Some(at)) = (sub.throttling, last_sent) {
-                    let next = at + Duration::from_secs(secs);
-                    tokio::time::sleep_until(next).await;
+                let previous = last_sent.lock().ok().and_then(|m| m.get(&key).copied());
+                if let (Some(secs), Some(at)) = (sub.throttling, previous) {
+                    tokio::time::sleep_until(at + Duration::from_secs(secs)).await;
                 }
-                last_sent = Some(tokio::time::Instant::now());
+                if let Ok(mut m) = last_sent.lock() {
+                    m.insert(key.clone(), tokio::time::Instant::now());
+                }
                 match send(state, client, tenant, &sub, &head, config.timeout).await {
                     Ok(()) => Delivery::Delivered,
                     Err(reason) => {

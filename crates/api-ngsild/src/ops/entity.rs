@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kizuna_ngsild::entity::{now_timestamp, parse_attributes, parse_entity, render_entity, RenderOptions};
 use kizuna_ngsild::NgsiError;
@@ -39,9 +39,8 @@ pub(crate) async fn create(
         }
     })
     .await?;
-    let location = format!("/ngsi-ld/v1/entities/{id}");
     let mut resp = StatusCode::CREATED.into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
+    if let Some(v) = super::location("/ngsi-ld/v1/entities/", &id) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
@@ -148,6 +147,10 @@ pub(crate) async fn merge(
         Some(t) => Some(types_of(t, &ctx)?),
         None => None,
     };
+    let new_scope = match json.get("scope") {
+        Some(s) => Some(scope_of(s, &ctx)?),
+        None => None,
+    };
     let now = now_timestamp();
     st.write(&req.tenant, move |tx| {
         let mut e = tx.get(&id)?.ok_or_else(|| not_found(&id))?;
@@ -157,6 +160,9 @@ pub(crate) async fn merge(
                     e.types.push(t);
                 }
             }
+        }
+        if let Some(scope) = new_scope {
+            e.scope = scope;
         }
         e.merge(attrs, &now);
         e.modified_at = Some(now.clone());
@@ -171,6 +177,12 @@ pub(crate) async fn merge(
 pub(crate) fn types_of(t: &Value, ctx: &kizuna_ngsild::Context) -> Result<Vec<String>, ApiError> {
     let probe = serde_json::json!({"id": "urn:kizuna:probe", "type": t});
     Ok(parse_entity(&probe, ctx)?.types)
+}
+
+/// Scopes given in a fragment body, validated.
+pub(crate) fn scope_of(s: &Value, ctx: &kizuna_ngsild::Context) -> Result<Vec<String>, ApiError> {
+    let probe = serde_json::json!({"id": "urn:kizuna:probe", "type": "Probe", "scope": s});
+    Ok(parse_entity(&probe, ctx)?.scope)
 }
 
 /// Rejects a fragment body whose `id` names another entity than the URL.
@@ -191,10 +203,22 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    allow_params(&query_pairs(raw.as_deref())?, &["type"])?;
+    let pairs = query_pairs(raw.as_deref())?;
+    allow_params(&pairs, &["type"])?;
     path_id(&id)?;
     req.require_tenant(&st)?;
-    st.write(&req.tenant, move |tx| if tx.delete(&id)? { Ok(()) } else { Err(not_found(&id)) }).await?;
+    let ctx = req.context(&st).await?;
+    let types: Option<Vec<String>> = param(&pairs, "type").map(|t| split_names(t, &ctx)).transpose()?;
+    st.write(&req.tenant, move |tx| {
+        // With `type`, only an entity of that type is deleted (as GET with `type` finds it).
+        let found = tx.get(&id)?.filter(|e| types.as_ref().is_none_or(|ts| ts.iter().any(|t| e.types.contains(t))));
+        if found.is_some() && tx.delete(&id)? {
+            Ok(())
+        } else {
+            Err(not_found(&id))
+        }
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

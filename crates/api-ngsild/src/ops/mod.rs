@@ -25,6 +25,33 @@ pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, A
     })
 }
 
+/// Characters escaped in a URI path segment (RFC 3986 `pchar` keeps `:` and `@`);
+/// non-ASCII characters are always escaped.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// A `Location` header for resource `id` under `prefix` (e.g. `/ngsi-ld/v1/entities/`),
+/// with the id percent-encoded as one path segment.
+pub(crate) fn location(prefix: &str, id: &str) -> Option<axum::http::HeaderValue> {
+    let encoded = percent_encoding::utf8_percent_encode(id, SEGMENT);
+    axum::http::HeaderValue::from_str(&format!("{prefix}{encoded}")).ok()
+}
+
 /// Checks an entity id taken from the URL path.
 pub(crate) fn path_id(id: &str) -> Result<(), ApiError> {
     validate_entity_id(id).map_err(|e| ApiError::Ngsi(kizuna_ngsild::NgsiError::bad_data(e.detail)))

@@ -109,8 +109,15 @@ pub(crate) fn parse_type_selector(s: &str, ctx: &Context) -> Result<TypeSelector
 
 /// Parses `q` and expands its attribute names.
 fn parse_q(q: &str, ctx: &Context) -> Result<kizuna_ngsild::query::Query, ApiError> {
-    let mut parsed = kizuna_ngsild::query::Query::parse(q).map_err(|e| bad_data(format!("invalid q: {e}")))?;
+    use kizuna_ngsild::query::QueryError;
+    let mut parsed = kizuna_ngsild::query::Query::parse(q).map_err(|e| match e {
+        QueryError::TooLong { .. } | QueryError::TooDeep { .. } => {
+            ApiError::Ngsi(NgsiError::new(ErrorKind::TooComplexQuery, format!("q is too complex: {e}")))
+        }
+        other => bad_data(format!("invalid q: {other}")),
+    })?;
     parsed.map_names(&|n| ctx.expand(n));
+    parsed.map_uri_values(&|v| ctx.expand(v));
     Ok(parsed)
 }
 

@@ -63,7 +63,7 @@ fn render(s: &StoredSubscription, ctx: &Context, max_failures: u64) -> Value {
             if let Some(Value::Array(info)) = ep.get_mut("notifierInfo") {
                 for item in info.iter_mut() {
                     if item.get("key").and_then(Value::as_str) == Some(HMAC_SECRET_KEY) {
-                        item["value"] = Value::String("********".into());
+                        item["value"] = Value::String(MASK.into());
                     }
                 }
             }
@@ -71,6 +71,32 @@ fn render(s: &StoredSubscription, ctx: &Context, max_failures: u64) -> Value {
     }
     Value::Object(out)
 }
+
+/// Whether a body carries the masked `hmacSecret` that GET shows.
+fn masked_secret(json: &Value) -> bool {
+    secret_entries(json).any(|v| v.get("value").and_then(Value::as_str) == Some(MASK))
+}
+
+fn secret_entries(json: &Value) -> impl Iterator<Item = &Value> {
+    json.pointer("/notification/endpoint/notifierInfo")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|i| i.get("key").and_then(Value::as_str) == Some(HMAC_SECRET_KEY))
+}
+
+fn unmask_secret(json: &mut Value, secret: &str) {
+    if let Some(Value::Array(info)) = json.pointer_mut("/notification/endpoint/notifierInfo") {
+        for item in info.iter_mut() {
+            if item.get("key").and_then(Value::as_str) == Some(HMAC_SECRET_KEY) {
+                item["value"] = Value::String(secret.to_string());
+            }
+        }
+    }
+}
+
+/// What GET shows instead of a signing secret.
+const MASK: &str = "********";
 
 /// `POST /ngsi-ld/v1/subscriptions` — §5.8.1: 201 with `Location`; 409 if the id exists.
 pub(crate) async fn create(
@@ -82,6 +108,11 @@ pub(crate) async fn create(
     allow_params(&query_pairs(raw.as_deref())?, &[])?;
     let body = body_bytes(body)?;
     let (json, ctx) = req.body(&st, &body, false).await?;
+    if masked_secret(&json) {
+        return Err(bad_data(
+            "notification.endpoint.notifierInfo: hmacSecret '********' is the masked value shown by GET, not a secret",
+        ));
+    }
     let generated = format!("urn:ngsi-ld:Subscription:{}", uuid::Uuid::new_v4());
     let mut sub = Subscription::parse(&json, &ctx, &generated)?;
     if sub.jsonld_context.is_none() {
@@ -104,7 +135,7 @@ pub(crate) async fn create(
     })
     .await?;
     let mut resp = StatusCode::CREATED.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/ngsi-ld/v1/subscriptions/{id}")) {
+    if let Some(v) = super::location("/ngsi-ld/v1/subscriptions/", &id) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
@@ -187,6 +218,15 @@ pub(crate) async fn update(
     }
     st.write(&req.tenant, move |tx| {
         let mut sub = tx.get_subscription(&id)?.ok_or_else(|| not_found(&id))?;
+        let mut json = json;
+        if masked_secret(&json) {
+            // What GET showed, sent back: keep the stored secret.
+            let stored = sub.notification.endpoint.notifier_info.iter().find(|(k, _)| k == HMAC_SECRET_KEY);
+            let Some((_, secret)) = stored else {
+                return Err(bad_data("hmacSecret '********' is the masked value shown by GET, not a secret"));
+            };
+            unmask_secret(&mut json, secret);
+        }
         sub.merge_patch(&json, &ctx)?;
         sub.modified_at = Some(now_timestamp());
         tx.replace_subscription(&sub)?;

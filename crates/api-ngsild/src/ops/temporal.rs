@@ -462,7 +462,7 @@ pub(crate) async fn create(
         .await?;
     if created {
         let mut resp = StatusCode::CREATED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("/ngsi-ld/v1/temporal/entities/{id}")) {
+        if let Some(v) = super::location("/ngsi-ld/v1/temporal/entities/", &id) {
             resp.headers_mut().insert(header::LOCATION, v);
         }
         Ok(resp)

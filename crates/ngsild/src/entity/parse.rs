@@ -246,8 +246,13 @@ fn parse_one(name: &str, v: &Value, ctx: &Context, depth: usize) -> Result<Attri
             }
         }
     };
-    let kind =
-        if kind == AttrKind::Property && geo_name && obj.get("type").is_none() { AttrKind::GeoProperty } else { kind };
+    // Concise: a value that is a GeoJSON geometry makes a GeoProperty.
+    let value_is_geometry = obj.get("value").and_then(Value::as_object).is_some_and(is_geometry);
+    let kind = if kind == AttrKind::Property && obj.get("type").is_none() && (geo_name || value_is_geometry) {
+        AttrKind::GeoProperty
+    } else {
+        kind
+    };
     if geo_name && kind != AttrKind::GeoProperty {
         return Err(NgsiError::bad_data(format!("attribute '{name}' must be a GeoProperty")));
     }

@@ -54,7 +54,20 @@ pub fn render_entity(e: &Entity, opts: &RenderOptions<'_>, ctx: &Context) -> Map
                 continue;
             }
         }
-        let rendered: Vec<Value> = instances.iter().map(|a| render_attr(a, opts, ctx)).collect();
+        let mut rendered: Vec<Value> = instances.iter().map(|a| render_attr(a, opts, ctx)).collect();
+        if opts.format == Format::Concise && rendered.len() > 1 {
+            // In an array of instances each must read back as an attribute, not a bare value.
+            for r in rendered.iter_mut() {
+                let is_attr = r.as_object().is_some_and(|o| {
+                    ["value", "object", "languageMap", "valueList", "objectList", "json", "vocab"]
+                        .iter()
+                        .any(|k| o.contains_key(*k))
+                });
+                if !is_attr {
+                    *r = serde_json::json!({ "value": r.take() });
+                }
+            }
+        }
         out.insert(ctx.compact(name), one_or_many(rendered));
     }
     out

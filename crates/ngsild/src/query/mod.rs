@@ -270,6 +270,31 @@ impl Query {
         }
     }
 
+    /// Applies `f` to every unquoted term value (`gender==Male`): the HTTP layer expands
+    /// them through the `@context`, as VocabProperty values are stored expanded.
+    /// Absolute URIs (relationship targets) are left as they are by the expansion.
+    pub fn map_uri_values(&mut self, f: &dyn Fn(&str) -> String) {
+        fn walk(v: &mut QValue, f: &dyn Fn(&str) -> String) {
+            match v {
+                QValue::Uri(s) => *s = f(s),
+                QValue::List(items) => items.iter_mut().for_each(|i| walk(i, f)),
+                QValue::Range(a, b) => {
+                    walk(a, f);
+                    walk(b, f);
+                }
+                _ => {}
+            }
+        }
+        match self {
+            Query::And(qs) | Query::Or(qs) => qs.iter_mut().for_each(|q| q.map_uri_values(f)),
+            Query::Term(t) => {
+                if let Some((_, v)) = t.op.as_mut() {
+                    walk(v, f);
+                }
+            }
+        }
+    }
+
     /// The top-level attribute names the query refers to, each once, in order of first
     /// appearance (for the storage layer to pick indexes).
     pub fn attribute_names(&self) -> Vec<&str> {

@@ -42,8 +42,16 @@ const IGNORED: &[&str] = &["@context", "status", "createdAt", "modifiedAt", "del
 const UNSUPPORTED: &[&str] = &["csf", "scopeQ", "temporalQ", "datasetId"];
 
 /// System-generated members of `notification`, ignored on input.
-const NOTIFICATION_STATUS: &[&str] =
-    &["status", "timesSent", "timesFailed", "lastNotification", "lastFailure", "lastSuccess"];
+const NOTIFICATION_STATUS: &[&str] = &[
+    "status",
+    "timesSent",
+    "timesFailed",
+    "lastNotification",
+    "lastFailure",
+    "lastSuccess",
+    "lastFailureReason",
+    "pendingNotifications",
+];
 
 /// The URI schemes notifications can be delivered to.
 const ENDPOINT_SCHEMES: &[&str] = &["http", "https", "mqtt", "mqtts"];

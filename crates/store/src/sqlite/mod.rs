@@ -282,6 +282,12 @@ fn index_values(kind: AttrKind, v: &Value, out: &mut Vec<(Option<f64>, Option<St
         match v {
             Value::Number(n) => out.push((n.as_f64(), None)),
             Value::String(s) => out.push((None, Some(s.clone()))),
+            // A JSON-LD typed literal ({"@type": "DateTime", "@value": ...}) compares by its value.
+            Value::Object(o) => {
+                if let Some(inner) = o.get("@value") {
+                    scalar(inner, out);
+                }
+            }
             _ => {}
         }
     }
