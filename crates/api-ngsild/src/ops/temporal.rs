@@ -178,7 +178,14 @@ fn temporal_params(pairs: &[(String, String)], ctx: &Context) -> Result<Temporal
         _ => None,
     };
     Ok(TemporalParams {
-        filter: TemporalFilter { attrs, timeproperty, timerel, last_n, instance_limit: INSTANCE_LIMIT },
+        // Aggregates cover the whole window (their answer is small); instances are paged.
+        filter: TemporalFilter {
+            attrs,
+            timeproperty,
+            timerel,
+            last_n,
+            instance_limit: if aggregate.is_some() { 0 } else { INSTANCE_LIMIT },
+        },
         temporal_values,
         aggregate,
         sys_attrs,

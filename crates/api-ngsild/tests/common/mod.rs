@@ -1,7 +1,7 @@
 //! The test harness: the real NGSI-LD application served on a real socket
 //! (`127.0.0.1:0`), assembled exactly as `kizuna::run` does (router nested at
-//! `/ngsi-ld/v1`, trailing slashes trimmed), with helpers to call it through reqwest
-//! and to check ProblemDetails answers.
+//! `/ngsi-ld/v1`, the admin router at `/kizuna/v1`, trailing slashes trimmed), with
+//! helpers to call it through reqwest and to check ProblemDetails answers.
 
 #![allow(dead_code)]
 
@@ -81,7 +81,9 @@ impl TestServer {
         let store = Store::open_sqlite(dir.path()).expect("open store");
         let contexts = ContextStore::new(setup.local_contexts, setup.fetch_remote, Duration::from_secs(2));
         let state = ApiState { store: store.clone(), contexts, config: setup.config };
-        let app = Router::new().nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state));
+        let app = Router::new()
+            .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
+            .nest("/kizuna/v1", kizuna_api_ngsild::admin_router(state));
         let service = NormalizePathLayer::trim_trailing_slash().layer(app);
         let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

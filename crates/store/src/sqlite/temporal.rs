@@ -174,16 +174,27 @@ pub(crate) fn read_entity(
         created_at: None,
         modified_at: None,
     };
-    let mut truncated = Vec::new();
-    for (attr, mut instances) in by_attr {
-        if let Some(n) = f.last_n {
+    if let Some(n) = f.last_n {
+        for instances in by_attr.values_mut() {
             let skip = instances.len().saturating_sub(n);
             instances.drain(..skip);
         }
-        if f.instance_limit > 0 && instances.len() > f.instance_limit {
-            instances.truncate(f.instance_limit);
-            let last = instances.last().map(|(t, _)| *t).unwrap_or(0);
-            truncated.push(Truncation { attr: attr.clone(), last_returned_ms: last });
+    }
+    // One cut time for every attribute, so that the next page (`timerel=after` the cut)
+    // neither repeats nor skips anything: the earliest time at which some attribute
+    // reaches the limit. Instances *at* the cut time are all kept (ties never straddle
+    // the cut), so a page may hold a few more than the limit.
+    let cut = (f.instance_limit > 0)
+        .then(|| by_attr.values().filter(|is| is.len() > f.instance_limit).map(|is| is[f.instance_limit - 1].0).min())
+        .flatten();
+    let mut truncated = Vec::new();
+    for (attr, mut instances) in by_attr {
+        if let Some(t) = cut {
+            let keep = instances.partition_point(|(ts, _)| *ts <= t);
+            if keep < instances.len() {
+                instances.truncate(keep);
+                truncated.push(Truncation { attr: attr.clone(), last_returned_ms: t });
+            }
         }
         entity.attrs.insert(attr, instances.into_iter().map(|(_, a)| a).collect());
     }

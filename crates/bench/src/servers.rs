@@ -1,0 +1,74 @@
+//! The servers under test, each served in-process on `127.0.0.1:0` by the runtime the
+//! load generator also runs on: the hello-world baseline and Kizuna itself.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running in the background until [`Running::stop`].
+pub struct Running {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Asks for a graceful shutdown and waits for it (at most a minute).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .context("the server did not shut down within 60 s")?
+            .context("the server task panicked")?
+    }
+}
+
+async fn bind() -> anyhow::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    Ok((listener, format!("http://{addr}")))
+}
+
+/// `GET /hello` → `ok`, on plain `axum::serve` — the same stack `kizuna::run` uses.
+pub async fn hello() -> anyhow::Result<Running> {
+    let (listener, base) = bind().await?;
+    let app = Router::new().route("/hello", get(|| async { "ok" }));
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .context("serving hello-world")
+    });
+    Ok(Running { base, shutdown: Some(tx), task })
+}
+
+/// Kizuna as the binary runs it (`build_app` + `run`), with its store in `dir`.
+/// Remote `@context` fetching is off so that nothing leaves 127.0.0.1 (the benchmark
+/// uses only the core context, which is built in).
+pub async fn kizuna(dir: &Path) -> anyhow::Result<Running> {
+    let mut config = kizuna::Config::new(dir.to_path_buf());
+    config.fetch_remote_contexts = false;
+    let (app, store) = kizuna::build_app(&config).await.context("building the Kizuna app")?;
+    let (listener, base) = bind().await?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        kizuna::run(listener, app, store, async {
+            let _ = rx.await;
+        })
+        .await
+        .context("serving Kizuna")
+    });
+    Ok(Running { base, shutdown: Some(tx), task })
+}
