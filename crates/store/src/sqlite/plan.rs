@@ -8,8 +8,9 @@
 
 use kizuna_ngsild::geoquery::GeoRel;
 use kizuna_ngsild::query::{Op, QValue, Query};
+use kizuna_ngsild::Entity;
 use rusqlite::types::Value as Sql;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::decode;
 use crate::{EntityQuery, QueryResult, StoreError};
@@ -23,7 +24,8 @@ struct Cond {
 pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<QueryResult, StoreError> {
     let mut params: Vec<Sql> = vec![Sql::Text(tenant.to_string())];
     // Drive from the type index when exactly one type is selected: it yields ids in
-    // order, so a page costs O(limit) rows.
+    // order, so a page costs O(limit) rows. Only (rowid, id) pairs are selected and
+    // ordered; documents are read one by one afterwards, so SQLite never sorts them.
     let single_type = q.types.as_ref().and_then(|t| match t.0.as_slice() {
         [one] if one.len() == 1 => Some(one[0].clone()),
         _ => None,
@@ -31,12 +33,9 @@ pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<Query
     let mut sql = match &single_type {
         Some(t) => {
             params.push(Sql::Text(t.clone()));
-            String::from(
-                "SELECT e.id, e.doc FROM entity_types t JOIN entities e ON e.rowid = t.entity
-                 WHERE t.tenant = ?1 AND t.type = ?2",
-            )
+            String::from("SELECT t.entity, t.id FROM entity_types t WHERE t.tenant = ?1 AND t.type = ?2")
         }
-        None => String::from("SELECT e.id, e.doc FROM entities e WHERE e.tenant = ?1"),
+        None => String::from("SELECT e.rowid, e.id FROM entities e WHERE e.tenant = ?1"),
     };
     let mut conds: Vec<Cond> = Vec::new();
     if single_type.is_none() {
@@ -90,7 +89,14 @@ pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<Query
     }
     for cond in conds {
         sql.push_str(" AND ");
-        sql.push_str(&cond.sql);
+        // Conditions are written against `e`; with the type index driving, the same
+        // columns are `t.entity` and `t.id`.
+        let cond_sql = if single_type.is_some() {
+            cond.sql.replace("e.rowid", "t.entity").replace("e.id", "t.id")
+        } else {
+            cond.sql
+        };
+        sql.push_str(&cond_sql);
         params.extend(cond.params);
     }
     sql.push_str(if single_type.is_some() { " ORDER BY t.id" } else { " ORDER BY e.id" });
@@ -99,14 +105,19 @@ pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<Query
 
     let mut st = c.prepare(&sql)?;
     let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut doc_stmt = c.prepare_cached("SELECT doc FROM entities WHERE rowid = ?1")?;
+    let mut load = |rowid: i64, id: &str| -> Result<Option<Entity>, StoreError> {
+        let doc: Option<String> = doc_stmt.query_row([rowid], |r| r.get(0)).optional()?;
+        doc.map(|d| decode(id, &d)).transpose()
+    };
     if let Some(geo) = &q.geo {
         // Geo answers come from the spatial index in no useful order: take every match,
         // order (near: by distance, then id; otherwise by id), then page.
         let mut all = Vec::new();
         while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let doc: String = row.get(1)?;
-            let e = decode(&id, &doc)?;
+            let rowid: i64 = row.get(0)?;
+            let id: String = row.get(1)?;
+            let Some(e) = load(rowid, &id)? else { continue };
             if q.matches(&e) {
                 let d = if matches!(geo.rel, GeoRel::Near { .. }) {
                     geo.entity_distance_m(&e).unwrap_or(f64::INFINITY)
@@ -125,9 +136,9 @@ pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<Query
     let mut matched: u64 = 0;
     let want = q.offset.saturating_add(q.limit);
     while let Some(row) = rows.next()? {
-        let id: String = row.get(0)?;
-        let doc: String = row.get(1)?;
-        let e = decode(&id, &doc)?;
+        let rowid: i64 = row.get(0)?;
+        let id: String = row.get(1)?;
+        let Some(e) = load(rowid, &id)? else { continue };
         if !q.matches(&e) {
             continue;
         }

@@ -110,6 +110,11 @@ const MIGRATIONS: &[&str] = &[
          next_attempt_ms INTEGER NOT NULL DEFAULT 0
      );
      CREATE INDEX outbox_sub ON outbox(tenant, sub_id, seq);",
+    // 4: covering value indexes, so a pushed-down condition never visits the table.
+    "DROP INDEX attr_index_num;
+     DROP INDEX attr_index_txt;
+     CREATE INDEX attr_index_num ON attr_index(tenant, attr, num, entity) WHERE num IS NOT NULL;
+     CREATE INDEX attr_index_txt ON attr_index(tenant, attr, txt, entity) WHERE txt IS NOT NULL;",
 ];
 
 /// The schema version this build writes.
