@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use reqwest::header::HeaderMap;
 use reqwest::RequestBuilder;
 use tokio::task::JoinSet;
 
@@ -64,7 +66,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn record(&mut self, started: Instant, result: Result<(), String>) {
+    /// Counts one request sent at `started`: its latency if `result` is `Ok`, else the error.
+    pub fn record(&mut self, started: Instant, result: Result<(), String>) {
         match result {
             Ok(()) => {
                 self.ok += 1;
@@ -79,7 +82,8 @@ impl Outcome {
         }
     }
 
-    fn merge(&mut self, other: Outcome) {
+    /// Adds the counts, error samples and latencies of `other` (not its elapsed time).
+    pub fn merge(&mut self, other: Outcome) {
         self.ok += other.ok;
         self.errors += other.errors;
         for s in other.samples {
@@ -103,11 +107,18 @@ impl Outcome {
 
 /// Sends one request and reads the whole body; `Ok` only for a 2xx answer.
 pub async fn send(request: RequestBuilder) -> Result<(), String> {
+    fetch(request).await.map(|_| ())
+}
+
+/// Sends one request and reads the whole body; `Ok` (headers and body) only for a 2xx
+/// answer, else an error naming the status with the start of the body.
+pub async fn fetch(request: RequestBuilder) -> Result<(HeaderMap, Bytes), String> {
     let resp = request.send().await.map_err(|e| format!("transport error: {e}"))?;
     let status = resp.status();
+    let headers = resp.headers().clone();
     let body = resp.bytes().await.map_err(|e| format!("reading the body: {e}"))?;
     if status.is_success() {
-        Ok(())
+        Ok((headers, body))
     } else {
         let text = String::from_utf8_lossy(&body);
         let cut: String = text.chars().take(300).collect();
@@ -148,9 +159,19 @@ where
 
 /// Sends the requests made by `make` one after another (one client): `count` of them,
 /// or fewer if `budget` runs out first (at least `min(count, 5)`).
-pub async fn sequential<F>(count: usize, budget: Duration, mut make: F) -> Outcome
+pub async fn sequential<F>(count: usize, budget: Duration, make: F) -> Outcome
 where
     F: FnMut() -> RequestBuilder,
+{
+    sequential_checked(count, budget, make, |_, _| Ok(())).await
+}
+
+/// Like [`sequential`], but each 2xx answer is also given to `check` (after its latency
+/// was taken); an `Err` from it counts the request as an error.
+pub async fn sequential_checked<F, C>(count: usize, budget: Duration, mut make: F, mut check: C) -> Outcome
+where
+    F: FnMut() -> RequestBuilder,
+    C: FnMut(&HeaderMap, &Bytes) -> Result<(), String>,
 {
     let start = Instant::now();
     let mut out = Outcome::default();
@@ -159,18 +180,61 @@ where
             break;
         }
         let t0 = Instant::now();
-        let result = send(make()).await;
-        out.record(t0, result);
+        let result = fetch(make()).await;
+        let took = t0.elapsed();
+        match result.and_then(|(h, b)| check(&h, &b)) {
+            Ok(()) => {
+                out.ok += 1;
+                out.latencies.push(took);
+            }
+            Err(e) => out.record(t0, Err(e)),
+        }
     }
     out.elapsed = start.elapsed();
     out
 }
 
+/// Sends each lane's pre-built requests in order, one lane per concurrent task, until
+/// the lane is done or `budget` has passed; one [`Outcome`] per lane, each with the
+/// wall time of the whole run.
+pub async fn lanes(lanes: Vec<Vec<RequestBuilder>>, budget: Duration) -> anyhow::Result<Vec<Outcome>> {
+    let start = Instant::now();
+    let deadline = start + budget;
+    let mut tasks = JoinSet::new();
+    for (i, lane) in lanes.into_iter().enumerate() {
+        tasks.spawn(async move {
+            let mut out = Outcome::default();
+            for request in lane {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let t0 = Instant::now();
+                let result = send(request).await;
+                out.record(t0, result);
+            }
+            (i, out)
+        });
+    }
+    let mut outs: Vec<(usize, Outcome)> = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        outs.push(done?);
+    }
+    let elapsed = start.elapsed();
+    outs.sort_by_key(|(i, _)| *i);
+    Ok(outs
+        .into_iter()
+        .map(|(_, mut o)| {
+            o.elapsed = elapsed;
+            o
+        })
+        .collect())
+}
+
 /// Sends the pre-built `bodies` with `clients` concurrent tasks taking the next body
 /// from a shared queue until none is left (each body once).
-pub async fn drain<F>(clients: usize, bodies: Vec<axum::body::Bytes>, make: F) -> anyhow::Result<Outcome>
+pub async fn drain<F>(clients: usize, bodies: Vec<Bytes>, make: F) -> anyhow::Result<Outcome>
 where
-    F: Fn(axum::body::Bytes) -> RequestBuilder + Send + Sync + 'static,
+    F: Fn(Bytes) -> RequestBuilder + Send + Sync + 'static,
 {
     let make = Arc::new(make);
     let bodies = Arc::new(bodies);

@@ -3,8 +3,13 @@
 //! something whatever the machine.
 //!
 //! ```text
-//! cargo run --release -p kizuna-bench -- [--entities 100000] [--seconds 5] [--quick]
+//! cargo run --release -p kizuna-bench -- [--only foundation,geo,temporal,subscriptions]
+//!     [--entities 100000] [--geo-entities 1000000] [--seconds 5] [--quick]
 //! ```
+//!
+//! Groups (`--only`, comma-separated or repeated; default all): `foundation` (1b,
+//! 2a–2d), `geo` (3a–3c), `temporal` (1c, 4a–4b), `subscriptions` (5a–5c). The
+//! hello-world baseline 1a runs always: every group compares with it.
 //!
 //! Everything runs in this one process on one tokio runtime (as many worker threads as
 //! cores), on `127.0.0.1`: the servers are served with `axum::serve` and driven by the
@@ -41,37 +46,92 @@
 //!   latency (target p99 < 20 ms), with the number of matches the server counted beside
 //!   the true number, computed from the explicit distributions of [`data`]. The full
 //!   `count=true` query reads every entity and has no target.
+//!
+//! # Geo (`geo.rs`)
+//! - **3a — load.** `--geo-entities` entities of type `Spot` with a `location` Point,
+//!   uniform over 40 km × 40 km around 36.39 N 139.06 E, by batch upsert.
+//! - **3b — near.** `georel=near;maxDistance==1000&geometry=Point` from random points,
+//!   `limit=20`, one client, sequential: p50/p99 (target p99 < 10 ms) beside 1a's
+//!   sequential latency; the average number of matches is the server's count, checked
+//!   against the true count computed here.
+//! - **3c — within** a 1 km × 1 km polygon, likewise.
+//!
+//! # Temporal (`temporal.rs`)
+//! - **1c — raw SQLite history rows**, 1,000 per transaction, into a table shaped like
+//!   Kizuna's history with one (entity, attr, time) index.
+//! - **4a — append.** `POST /temporal/entities/{id}/attrs` with 1,000 instances per
+//!   request (observedAt increasing), 8 entities, 4 clients: instances/s (target
+//!   ≥ 50,000/s) against 1c.
+//! - **4b — lastN.** 10,000 entities × 100 instances (created with `POST
+//!   /temporal/entities`), then `GET /temporal/entities/{id}?lastN=100` of random ids,
+//!   sequential: p50/p99 (target p99 < 5 ms), each answer checked to hold 100 instances.
+//!
+//! # Subscriptions (`subs.rs`) — notifications go to an in-process receiver
+//! - **5a — latency** from the 204 of `PATCH /entities/{id}/attrs` to the receipt of the
+//!   notification, with 1 matching subscription, and with 1,000 (to the last receipt).
+//! - **5b — notifications/s** sustained with 1,000 matching subscriptions and a burst of
+//!   updates, against 1a's req/s.
+//! - **5c — write throughput** (`PATCH /attrs`, 64 clients) with 1,000 non-matching
+//!   subscriptions, as a ratio to the same with none (target ≥ 90 %).
 
 mod data;
+mod foundation;
+mod geo;
 mod load;
 mod report;
 mod servers;
 mod sqlite;
+mod subs;
+mod temporal;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use axum::body::Bytes;
-use clap::Parser;
-use reqwest::header::CONTENT_TYPE;
+use clap::{Parser, ValueEnum};
 
 use crate::load::Outcome;
-use crate::report::{int, ms, pct, verdict, Row};
+use crate::report::{int, ms, Row};
+
+/// A group of measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Group {
+    /// 1b, 2a–2d: SQLite inserts, creates, batch upsert, retrieve, queries.
+    Foundation,
+    /// 3a–3c: geo-queries over located entities.
+    Geo,
+    /// 1c, 4a–4b: temporal append and lastN.
+    Temporal,
+    /// 5a–5c: notification latency and rate, write cost of subscriptions.
+    Subscriptions,
+}
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
 #[command(name = "kizuna-bench", about = "Kizuna throughput and latency beside same-run baselines")]
 struct Args {
+    /// Only these groups (comma-separated or repeated) [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Group>,
     /// Entities in the data set (batch upsert, retrieve, queries) [default: 100000; --quick: 5000].
     #[arg(long)]
     entities: Option<u64>,
+    /// Located entities of the geo group [default: 1000000; --quick: 20000].
+    #[arg(long)]
+    geo_entities: Option<u64>,
+    /// Attribute instances appended in 4a (at most 2 minutes) [default: 500000; --quick: 20000].
+    #[arg(long)]
+    temporal_instances: Option<u64>,
+    /// Temporal entities of 100 instances each for lastN (4b) [default: 10000; --quick: 500].
+    #[arg(long)]
+    temporal_entities: Option<u64>,
+    /// Matching (and non-matching) subscriptions of 5a–5c [default: 1000; --quick: 100].
+    #[arg(long)]
+    fanout: Option<usize>,
     /// Seconds each timed load runs [default: 5; --quick: 1].
     #[arg(long)]
     seconds: Option<f64>,
-    /// A smoke run: 1 second each, 5,000 entities, 50 queries per shape.
+    /// A smoke run: 1 second each, small data sets, 50 queries per shape.
     #[arg(long)]
     quick: bool,
     /// Concurrent clients of the load runs.
@@ -80,7 +140,7 @@ struct Args {
     /// Entities per batch upsert request.
     #[arg(long, default_value_t = 1000)]
     batch_size: usize,
-    /// Concurrent clients sending batch upserts.
+    /// Concurrent clients sending batch upserts (and temporal appends).
     #[arg(long, default_value_t = 4)]
     batch_clients: usize,
     /// Sequential queries per query shape [default: 300; --quick: 50].
@@ -96,33 +156,56 @@ struct Args {
 
 /// The resolved parameters.
 #[derive(Debug, Clone)]
-struct Params {
-    entities: u64,
-    duration: Duration,
-    clients: usize,
-    batch_size: usize,
-    batch_clients: usize,
-    queries: usize,
-    dir: PathBuf,
-    quick: bool,
-    keep: bool,
+pub(crate) struct Params {
+    pub groups: Vec<Group>,
+    pub entities: u64,
+    pub geo_entities: u64,
+    pub temporal_instances: u64,
+    pub temporal_entities: u64,
+    pub fanout: usize,
+    pub duration: Duration,
+    pub clients: usize,
+    pub batch_size: usize,
+    pub batch_clients: usize,
+    pub queries: usize,
+    pub dir: PathBuf,
+    pub quick: bool,
+    pub keep: bool,
 }
 
 impl Params {
     fn from_args(a: Args) -> anyhow::Result<Params> {
         let seconds = a.seconds.unwrap_or(if a.quick { 1.0 } else { 5.0 });
-        anyhow::ensure!(seconds > 0.0 && seconds.is_finite(), "--seconds must be positive");
+        anyhow::ensure!(seconds > 0.0 && seconds.is_finite() && seconds <= 600.0, "--seconds must be in (0, 600]");
         let entities = a.entities.unwrap_or(if a.quick { 5_000 } else { 100_000 });
-        anyhow::ensure!(entities > 0, "--entities must be positive");
-        anyhow::ensure!(a.clients > 0 && a.batch_clients > 0, "client counts must be positive");
+        anyhow::ensure!((1..=10_000_000).contains(&entities), "--entities must be in 1..=10000000");
+        let geo_entities = a.geo_entities.unwrap_or(if a.quick { 20_000 } else { 1_000_000 });
+        anyhow::ensure!((1..=10_000_000).contains(&geo_entities), "--geo-entities must be in 1..=10000000");
+        let temporal_instances = a.temporal_instances.unwrap_or(if a.quick { 20_000 } else { 500_000 });
+        anyhow::ensure!((1..=10_000_000).contains(&temporal_instances), "--temporal-instances must be in 1..=10000000");
+        let temporal_entities = a.temporal_entities.unwrap_or(if a.quick { 500 } else { 10_000 });
+        anyhow::ensure!((1..=100_000).contains(&temporal_entities), "--temporal-entities must be in 1..=100000");
+        let fanout = a.fanout.unwrap_or(if a.quick { 100 } else { 1000 });
+        anyhow::ensure!((1..=5_000).contains(&fanout), "--fanout must be in 1..=5000");
+        anyhow::ensure!((1..=1024).contains(&a.clients), "--clients must be in 1..=1024");
+        anyhow::ensure!((1..=64).contains(&a.batch_clients), "--batch-clients must be in 1..=64");
         anyhow::ensure!((1..=10_000).contains(&a.batch_size), "--batch-size must be in 1..=10000");
+        let mut groups = a.only;
+        if groups.is_empty() {
+            groups = Group::value_variants().to_vec();
+        }
         Ok(Params {
+            groups,
             entities,
+            geo_entities,
+            temporal_instances,
+            temporal_entities,
+            fanout,
             duration: Duration::from_secs_f64(seconds),
             clients: a.clients,
             batch_size: a.batch_size,
             batch_clients: a.batch_clients,
-            queries: a.queries.unwrap_or(if a.quick { 50 } else { 300 }).max(1),
+            queries: a.queries.unwrap_or(if a.quick { 50 } else { 300 }).clamp(1, 100_000),
             dir: a.dir.unwrap_or_else(std::env::temp_dir),
             quick: a.quick,
             keep: a.keep,
@@ -130,17 +213,21 @@ impl Params {
     }
 
     /// Unrecorded warm-up before each timed load: a fifth of it, at most a second.
-    fn warmup(&self) -> Duration {
+    pub fn warmup(&self) -> Duration {
         (self.duration / 5).min(Duration::from_secs(1))
+    }
+
+    fn runs(&self, g: Group) -> bool {
+        self.groups.contains(&g)
     }
 }
 
 /// Errors of a measurement, kept for the report below the table.
 #[derive(Default)]
-struct Errors(Vec<String>);
+pub(crate) struct Errors(Vec<String>);
 
 impl Errors {
-    fn note(&mut self, what: &str, o: &Outcome) {
+    pub fn note(&mut self, what: &str, o: &Outcome) {
         if o.errors > 0 {
             self.0.push(format!("{what}: {} errors of {} requests; e.g.:", o.errors, o.errors + o.ok));
             for s in &o.samples {
@@ -148,9 +235,39 @@ impl Errors {
             }
         }
     }
+
+    /// Notes a problem that is not a failed request.
+    pub fn other(&mut self, what: impl Into<String>) {
+        self.0.push(what.into());
+    }
 }
 
-fn client(pool: usize) -> anyhow::Result<reqwest::Client> {
+/// The hello-world baseline figures (1a).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hello {
+    /// Requests per second with `clients` clients.
+    pub rate: f64,
+    pub p50: f64,
+    pub p99: f64,
+    /// One client, sequential.
+    pub seq_p50: f64,
+    pub seq_p99: f64,
+}
+
+/// What the groups share: the parameters, the baselines, and what they report.
+pub(crate) struct Ctx {
+    pub p: Params,
+    pub root: PathBuf,
+    pub hello: Hello,
+    /// 1b, when the foundation group ran.
+    pub sqlite: Option<sqlite::SqliteRates>,
+    pub rows: Vec<Row>,
+    pub errors: Errors,
+    pub mismatches: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+pub(crate) fn client(pool: usize) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
@@ -189,10 +306,18 @@ fn print_machine(p: &Params) {
     if busy(load.as_deref()) {
         println!("WARNING: the machine is busy (load average ≥ 0.5): other work shares the cores with this run");
     }
+    let groups: Vec<String> =
+        p.groups.iter().filter_map(|g| g.to_possible_value().map(|v| v.get_name().to_string())).collect();
     println!(
-        "parameters: entities {}, {} s per timed load (+{} s warm-up), {} clients, batch {} × {} clients, \
+        "parameters: groups {}; entities {}, geo entities {}, temporal: {} appended instances, {} entities × 100; \
+         fan-out {} subscriptions; {} s per timed load (+{} s warm-up), {} clients, batch {} × {} clients, \
          {} sequential queries per shape{}, temp dir {}",
+        groups.join(","),
         int(p.entities as f64),
+        int(p.geo_entities as f64),
+        int(p.temporal_instances as f64),
+        int(p.temporal_entities as f64),
+        int(p.fanout as f64),
         p.duration.as_secs_f64(),
         p.warmup().as_secs_f64(),
         p.clients,
@@ -217,43 +342,28 @@ fn busy(load: Option<&str>) -> bool {
 }
 
 /// The figures of a closed-loop load run: rate, and p50/p99 in ms.
-fn rate_p50_p99(o: &Outcome) -> (f64, f64, f64) {
+pub(crate) fn rate_p50_p99(o: &Outcome) -> (f64, f64, f64) {
     (o.rate(), o.latencies.percentile_ms(50.0), o.latencies.percentile_ms(99.0))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let params = Params::from_args(Args::parse())?;
-    let run_start = Instant::now();
-    print_machine(&params);
-    let p = &params;
-    let root = tempfile::Builder::new()
-        .prefix("kizuna-bench-")
-        .tempdir_in(&p.dir)
-        .with_context(|| format!("creating a temp dir in {}", p.dir.display()))?;
-    let mut rows: Vec<Row> = Vec::new();
-    let mut errors = Errors::default();
-
-    // The data set, generated once: (id, JSON) per entity.
-    let docs: Arc<Vec<(String, String)>> = Arc::new(
-        (0..p.entities)
-            .map(|i| {
-                let id = data::entity_id(i);
-                let json = data::entity_json(&id, &data::sensor(i));
-                (id, json)
+/// The total size of the files under `dir`, in MB.
+pub(crate) fn dir_mb(dir: &std::path::Path) -> f64 {
+    fn walk(d: &std::path::Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(d) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => walk(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
             })
-            .collect(),
-    );
-    let avg_bytes = docs.iter().map(|(_, j)| j.len()).sum::<usize>() as f64 / docs.len() as f64;
-    println!(
-        "data set: {} entities of type {}, {:.0} bytes of JSON each on average",
-        int(docs.len() as f64),
-        data::TYPE,
-        avg_bytes
-    );
-    println!();
+            .sum()
+    }
+    walk(dir) as f64 / 1e6
+}
 
-    // ---- 1a: hello-world ----
+/// 1a: hello-world with `clients` clients, then one client sequentially.
+async fn hello_world(p: &Params, errors: &mut Errors, rows: &mut Vec<Row>) -> anyhow::Result<Hello> {
     eprintln!("[1a] hello-world, {} clients …", p.clients);
     let hello = servers::hello().await?;
     let http = client(p.clients)?;
@@ -265,211 +375,93 @@ async fn main() -> anyhow::Result<()> {
     load::closed_loop(p.clients, p.warmup(), make.clone()).await?;
     let h = load::closed_loop(p.clients, p.duration, make).await?;
     errors.note("1a hello-world", &h);
-    let (h_rate, h_p50, h_p99) = rate_p50_p99(&h);
+    let (rate, p50, p99) = rate_p50_p99(&h);
     let hseq = load::sequential(p.queries, Duration::from_secs(30), || http.get(&url)).await;
     errors.note("1a hello-world sequential", &hseq);
-    let (hs_p50, hs_p99) = (hseq.latencies.percentile_ms(50.0), hseq.latencies.percentile_ms(99.0));
+    let (seq_p50, seq_p99) = (hseq.latencies.percentile_ms(50.0), hseq.latencies.percentile_ms(99.0));
     drop(http);
     hello.stop().await?;
-    rows.push(Row::new(format!("1a hello-world GET /hello, {} clients", p.clients), format!("{} req/s", int(h_rate))));
-    rows.push(Row::new("   latency p50 / p99", format!("{} / {} ms", ms(h_p50), ms(h_p99))));
+    rows.push(Row::new(format!("1a hello-world GET /hello, {} clients", p.clients), format!("{} req/s", int(rate))));
+    rows.push(Row::new("   latency p50 / p99", format!("{} / {} ms", ms(p50), ms(p99))));
     rows.push(Row::new(
         format!("1a hello-world sequential, 1 client ({} req)", hseq.latencies.len()),
-        format!("p50 {} / p99 {} ms", ms(hs_p50), ms(hs_p99)),
+        format!("p50 {} / p99 {} ms", ms(seq_p50), ms(seq_p99)),
     ));
+    Ok(Hello { rate, p50, p99, seq_p50, seq_p99 })
+}
 
-    // ---- 1b: raw SQLite ----
-    eprintln!("[1b] raw SQLite inserts …");
-    let sqlite_dir = root.path().join("sqlite");
-    std::fs::create_dir_all(&sqlite_dir)?;
-    let sq = {
-        let (docs, dir, dur, chunk) = (Arc::clone(&docs), sqlite_dir.clone(), p.duration, p.batch_size);
-        tokio::task::spawn_blocking(move || sqlite::measure(&dir, &docs, dur, chunk)).await??
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let params = Params::from_args(Args::parse())?;
+    let run_start = Instant::now();
+    print_machine(&params);
+    let root = tempfile::Builder::new()
+        .prefix("kizuna-bench-")
+        .tempdir_in(&params.dir)
+        .with_context(|| format!("creating a temp dir in {}", params.dir.display()))?;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut errors = Errors::default();
+    let hello = hello_world(&params, &mut errors, &mut rows).await?;
+    let mut cx = Ctx {
+        p: params.clone(),
+        root: root.path().to_path_buf(),
+        hello,
+        sqlite: None,
+        rows,
+        errors,
+        mismatches: Vec::new(),
+        notes: Vec::new(),
     };
-    rows.push(Row::new(
-        "1b raw SQLite autocommit (1 txn per row)",
-        format!("{} rows/s ({} rows)", int(sq.autocommit), int(sq.autocommit_rows as f64)),
-    ));
-    rows.push(Row::new(
-        format!("1b raw SQLite, {} rows in 1 txn", int(p.entities as f64)),
-        format!("{} rows/s", int(sq.one_txn)),
-    ));
-    rows.push(Row::new(
-        format!("1b raw SQLite, {} rows per txn", int(p.batch_size as f64)),
-        format!("{} rows/s", int(sq.chunked)),
-    ));
-
-    // ---- 2a: single creates, on a store of their own ----
-    eprintln!("[2a] Kizuna single creates, {} clients …", p.clients);
-    let k1_dir = root.path().join("kizuna-creates");
-    let k1 = servers::kizuna(&k1_dir).await?;
-    let http = client(p.clients)?;
-    let counter = Arc::new(AtomicU64::new(0));
-    let make = {
-        let (http, url, counter) = (http.clone(), format!("{}/ngsi-ld/v1/entities", k1.base), Arc::clone(&counter));
-        move |_: &mut data::Rng| {
-            let n = counter.fetch_add(1, Ordering::Relaxed);
-            let id = format!("urn:ngsi-ld:Sensor:new-{n:09}");
-            let body = data::entity_json(&id, &data::sensor(n));
-            http.post(&url).header(CONTENT_TYPE, "application/json").body(body)
-        }
-    };
-    load::closed_loop(p.clients, p.warmup(), make.clone()).await?;
-    let c = load::closed_loop(p.clients, p.duration, make).await?;
-    errors.note("2a single creates", &c);
-    drop(http);
-    k1.stop().await?;
-    let (c_rate, c_p50, c_p99) = rate_p50_p99(&c);
-    let c_ratio = c_rate / h_rate;
-    rows.push(
-        Row::new(format!("2a POST /entities, {} clients", p.clients), format!("{} creates/s", int(c_rate)))
-            .against(format!("{} req/s (1a)", int(h_rate)), pct(c_ratio))
-            .target(format!("≥ 25% of 1a: {}", verdict(c_ratio >= 0.25))),
-    );
-    rows.push(
-        Row::new("   latency p50 / p99", format!("{} / {} ms", ms(c_p50), ms(c_p99)))
-            .against(format!("{} / {} ms (1a)", ms(h_p50), ms(h_p99)), ""),
-    );
-    rows.push(
-        Row::new("   vs. raw SQLite autocommit", format!("{} creates/s", int(c_rate)))
-            .against(format!("{} rows/s (1b)", int(sq.autocommit)), format!("{:.2}×", c_rate / sq.autocommit)),
-    );
-
-    // ---- 2b: batch upsert of the data set ----
-    eprintln!("[2b] Kizuna batch upsert of {} entities …", int(p.entities as f64));
-    let k2_dir = root.path().join("kizuna-dataset");
-    let k2 = servers::kizuna(&k2_dir).await?;
-    let http = client(p.clients)?;
-    let bodies: Vec<Bytes> = docs
-        .chunks(p.batch_size)
-        .map(|part| {
-            let items: Vec<&str> = part.iter().map(|(_, j)| j.as_str()).collect();
-            Bytes::from(format!("[{}]", items.join(",")))
-        })
-        .collect();
-    let sizes: Vec<usize> = docs.chunks(p.batch_size).map(<[_]>::len).collect();
-    let u = {
-        let (http, url) = (http.clone(), format!("{}/ngsi-ld/v1/entityOperations/upsert", k2.base));
-        load::drain(p.batch_clients, bodies, move |b| http.post(&url).header(CONTENT_TYPE, "application/json").body(b))
-            .await?
-    };
-    errors.note("2b batch upsert", &u);
-    // All batches have `batch_size` entities but perhaps the last; count the failed ones as the largest.
-    let upserted = sizes.iter().sum::<usize>() as u64 - u.errors * p.batch_size as u64;
-    let u_rate = upserted as f64 / u.elapsed.as_secs_f64();
-    let u_ratio = u_rate / sq.one_txn;
-    rows.push(
-        Row::new(
-            format!("2b batch upsert, {} per request, {} clients", int(p.batch_size as f64), p.batch_clients),
-            format!("{} entities/s ({:.2} s)", int(u_rate), u.elapsed.as_secs_f64()),
-        )
-        .against(format!("{} rows/s (1b, 1 txn)", int(sq.one_txn)), pct(u_ratio))
-        .target(format!("≥ 50,000/s: {}", verdict(u_rate >= 50_000.0))),
-    );
-    rows.push(Row::new("   vs. raw SQLite per-batch txns", format!("{} entities/s", int(u_rate))).against(
-        format!("{} rows/s (1b, {} per txn)", int(sq.chunked), int(p.batch_size as f64)),
-        pct(u_rate / sq.chunked),
-    ));
-    rows.push(Row::new(
-        "   per-request latency p50 / p99",
-        format!("{} / {} ms", ms(u.latencies.percentile_ms(50.0)), ms(u.latencies.percentile_ms(99.0))),
-    ));
-
-    // ---- 2c: retrieve random entities ----
-    eprintln!("[2c] Kizuna GET /entities/{{id}}, {} clients …", p.clients);
-    let make = {
-        let (http, base, n) = (http.clone(), format!("{}/ngsi-ld/v1/entities/", k2.base), p.entities);
-        move |rng: &mut data::Rng| http.get(format!("{base}{}", data::entity_id(rng.below(n))))
-    };
-    load::closed_loop(p.clients, p.warmup(), make.clone()).await?;
-    let g = load::closed_loop(p.clients, p.duration, make).await?;
-    errors.note("2c retrieve", &g);
-    let (g_rate, g_p50, g_p99) = rate_p50_p99(&g);
-    rows.push(
-        Row::new(format!("2c GET /entities/{{id}} random, {} clients", p.clients), format!("{} req/s", int(g_rate)))
-            .against(format!("{} req/s (1a)", int(h_rate)), pct(g_rate / h_rate)),
-    );
-    rows.push(
-        Row::new("   latency p50 / p99", format!("{} / {} ms", ms(g_p50), ms(g_p99)))
-            .against(format!("{} / {} ms (1a)", ms(h_p50), ms(h_p99)), ""),
-    );
-
-    // ---- 2d: queries ----
-    eprintln!("[2d] Kizuna queries, {} each, one client …", p.queries);
-    let url = format!("{}/ngsi-ld/v1/entities", k2.base);
-    let mut mismatches = Vec::new();
-    for shape in data::query_shapes() {
-        let expected = shape.expected(p.entities);
-        // The server's count of matches, to check the selectivity is what we think.
-        let mut counted = shape.params.clone();
-        counted.retain(|(k, _)| *k != "count" && *k != "limit");
-        counted.extend([("count", "true"), ("limit", "0")]);
-        let resp = http.get(&url).query(&counted).send().await.context("count request")?;
-        let status = resp.status();
-        let server_count = resp
-            .headers()
-            .get("NGSILD-Results-Count")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if !status.is_success() || server_count != Some(expected) {
-            mismatches.push(format!(
-                "{}: server answered {status} with count {server_count:?}, expected {expected}",
-                shape.label
-            ));
-        }
-        let reps = if shape.is_count { p.queries.min(30) } else { p.queries };
-        let budget = Duration::from_secs(if shape.is_count { 60 } else { 30 });
-        let params = shape.params.clone();
-        load::sequential(5, budget, || http.get(&url).query(&params)).await;
-        let o = load::sequential(reps, budget, || http.get(&url).query(&params)).await;
-        errors.note(shape.label, &o);
-        let (p50, p99) = (o.latencies.percentile_ms(50.0), o.latencies.percentile_ms(99.0));
-        let matches = format!(
-            "{} matches = {}",
-            server_count.map(|n| int(n as f64)).unwrap_or_else(|| "?".into()),
-            pct(expected as f64 / p.entities as f64)
-        );
-        let target = if shape.is_count {
-            "none (reads every entity)".to_string()
-        } else {
-            format!("p99 < 20 ms: {}", verdict(p99 < 20.0 && o.errors == 0))
+    // A group that fails is reported and the others still run.
+    for group in Group::value_variants().iter().copied().filter(|g| params.runs(*g)) {
+        let name = group.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        let started = Instant::now();
+        let result = match group {
+            Group::Foundation => foundation::run(&mut cx).await,
+            Group::Geo => geo::run(&mut cx).await,
+            Group::Temporal => temporal::run(&mut cx).await,
+            Group::Subscriptions => subs::run(&mut cx).await,
         };
-        rows.push(
-            Row::new(
-                format!("2d {} [{matches}]", shape.label),
-                format!("p50 {} / p99 {} ms ({} runs)", ms(p50), ms(p99), o.latencies.len()),
-            )
-            .against(format!("p50 {} / p99 {} ms (1a seq.)", ms(hs_p50), ms(hs_p99)), "")
-            .target(target),
-        );
+        if let Err(e) = result {
+            eprintln!("[{name}] FAILED: {e:#}");
+            cx.errors.other(format!("group {name} stopped early: {e:#}"));
+        }
+        cx.notes.push(format!("group {name} took {:.1} s", started.elapsed().as_secs_f64()));
     }
-    drop(http);
-    k2.stop().await?;
 
     println!("## Results");
     println!();
-    report::print_table(&rows);
+    report::print_table(&cx.rows);
     println!();
-    if !mismatches.is_empty() {
-        println!("MATCH COUNT MISMATCHES (the server's count differs from the data set's true count):");
-        for m in &mismatches {
+    if !cx.mismatches.is_empty() {
+        println!("MATCH COUNT MISMATCHES (the server's answer differs from the data set's truth):");
+        for m in &cx.mismatches {
             println!("  {m}");
         }
         println!();
     }
-    if errors.0.is_empty() {
+    if cx.errors.0.is_empty() {
         println!("errors: none (every request answered 2xx)");
     } else {
         println!("ERRORS:");
-        for e in &errors.0 {
+        for e in &cx.errors.0 {
             println!("  {e}");
         }
     }
-    println!("notes: 2a runs on its own fresh store; 2b–2d on the data set. Query latency is one client, sequential;");
-    println!("       pages are the default 20 entities. The 1a sequential figure is the floor of one HTTP round trip.");
+    if params.runs(Group::Foundation) {
+        println!(
+            "notes: 2a runs on its own fresh store; 2b–2d on the data set. Query latency is one client, sequential;"
+        );
+        println!(
+            "       pages are the default 20 entities. The 1a sequential figure is the floor of one HTTP round trip."
+        );
+    }
+    for n in &cx.notes {
+        println!("note: {n}");
+    }
     let load = loadavg();
     println!("load average at the end (includes this run): {}", load.as_deref().unwrap_or("unknown"));
-    if p.keep {
+    if params.keep {
         let kept = root.keep();
         println!("databases kept in {}", kept.display());
     }

@@ -72,3 +72,51 @@ pub async fn kizuna(dir: &Path) -> anyhow::Result<Running> {
     });
     Ok(Running { base, shutdown: Some(tx), task })
 }
+
+/// One notification received by [`receiver`].
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// When its whole body had arrived.
+    pub at: std::time::Instant,
+    /// The number in its path, `/notify/{sub}` (the benchmark gives each subscription its own).
+    pub sub: u32,
+    /// The value of `seq` in its first entity (`data[0].seq.value`, normalized), if any.
+    pub seq: Option<u64>,
+}
+
+/// A notification receiver: `POST /notify/{sub}` records the arrival time, the
+/// subscription number and the entity's `seq`, sends it down the returned channel and
+/// answers 204 at once.
+pub async fn receiver() -> anyhow::Result<(Running, tokio::sync::mpsc::UnboundedReceiver<Arrival>)> {
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    use tokio::sync::mpsc;
+
+    async fn notified(
+        State(tx): State<mpsc::UnboundedSender<Arrival>>,
+        UrlPath(sub): UrlPath<u32>,
+        body: axum::body::Bytes,
+    ) -> StatusCode {
+        let at = std::time::Instant::now();
+        let seq = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.pointer("/data/0/seq/value").and_then(serde_json::Value::as_u64));
+        let _ = tx.send(Arrival { at, sub, seq });
+        StatusCode::NO_CONTENT
+    }
+
+    let (listener, base) = bind().await?;
+    let (arrivals_tx, arrivals) = mpsc::unbounded_channel();
+    let app = Router::new().route("/notify/{sub}", post(notified)).with_state(arrivals_tx);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .context("serving the notification receiver")
+    });
+    Ok((Running { base, shutdown: Some(tx), task }, arrivals))
+}
