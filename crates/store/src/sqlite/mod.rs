@@ -646,7 +646,7 @@ impl Backend for SqliteBackend {
         Ok(cache
             .iter()
             .flat_map(|(t, subs)| {
-                subs.iter().filter(|s| s.time_interval.is_some()).map(move |s| (t.clone(), s.clone()))
+                subs.all.iter().filter(|s| s.time_interval.is_some()).map(move |s| (t.clone(), s.clone()))
             })
             .collect())
     }

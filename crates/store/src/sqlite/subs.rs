@@ -16,7 +16,58 @@ use serde_json::Value;
 use crate::{Delivery, DeliveryStatus, OutboxItem, StoreError, StoredSubscription};
 
 /// Parsed subscriptions per tenant.
-pub(crate) type SubCache = Arc<RwLock<HashMap<String, Vec<Arc<Subscription>>>>>;
+pub(crate) type SubCache = Arc<RwLock<HashMap<String, TenantSubs>>>;
+
+/// One tenant's subscriptions, indexed by the entity types they can select, so that a
+/// write only looks at subscriptions that could fire for its entity.
+#[derive(Default)]
+pub(crate) struct TenantSubs {
+    pub(crate) all: Vec<Arc<Subscription>>,
+    /// Entity type → positions in `all` of subscriptions one of whose type conjunctions
+    /// starts with it (an entity can only be selected if it has that type).
+    by_type: HashMap<String, Vec<usize>>,
+    /// Subscriptions without `entities` (watchedAttributes only): any type.
+    any_type: Vec<usize>,
+}
+
+impl TenantSubs {
+    fn new(all: Vec<Arc<Subscription>>) -> TenantSubs {
+        let mut t = TenantSubs { all, ..Default::default() };
+        for (i, sub) in t.all.iter().enumerate() {
+            if sub.entities.is_empty() {
+                t.any_type.push(i);
+                continue;
+            }
+            for sel in &sub.entities {
+                for conj in &sel.types.0 {
+                    match conj.first() {
+                        Some(first) => {
+                            let v = t.by_type.entry(first.clone()).or_default();
+                            if v.last() != Some(&i) {
+                                v.push(i);
+                            }
+                        }
+                        None => t.any_type.push(i),
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    /// The subscriptions that could select an entity with one of `types`.
+    fn candidates(&self, types: &[&String]) -> Vec<Arc<Subscription>> {
+        let mut idx: Vec<usize> = self.any_type.clone();
+        for t in types {
+            if let Some(v) = self.by_type.get(*t) {
+                idx.extend_from_slice(v);
+            }
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter().filter_map(|i| self.all.get(i).cloned()).collect()
+    }
+}
 
 fn corrupt(id: &str, e: impl ToString) -> StoreError {
     StoreError::Corrupt { id: id.to_string(), reason: e.to_string() }
@@ -32,7 +83,7 @@ pub(crate) fn decode_sub(id: &str, doc: &str) -> Result<Subscription, StoreError
 }
 
 /// Loads every tenant's subscriptions.
-pub(crate) fn load_all(conn: &Connection) -> Result<HashMap<String, Vec<Arc<Subscription>>>, StoreError> {
+pub(crate) fn load_all(conn: &Connection) -> Result<HashMap<String, TenantSubs>, StoreError> {
     let mut st = conn.prepare("SELECT tenant, id, doc FROM subscriptions ORDER BY tenant, id")?;
     let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
     let mut out: HashMap<String, Vec<Arc<Subscription>>> = HashMap::new();
@@ -44,7 +95,7 @@ pub(crate) fn load_all(conn: &Connection) -> Result<HashMap<String, Vec<Arc<Subs
             Err(e) => tracing::error!(tenant = %tenant, subscription = %id, error = %e, "cannot load subscription"),
         }
     }
-    Ok(out)
+    Ok(out.into_iter().map(|(t, subs)| (t, TenantSubs::new(subs))).collect())
 }
 
 /// Reloads one tenant's subscriptions into the cache.
@@ -57,7 +108,7 @@ pub(crate) fn reload_tenant(conn: &Connection, cache: &SubCache, tenant: &str) -
         subs.push(Arc::new(decode_sub(&id, &doc)?));
     }
     if let Ok(mut c) = cache.write() {
-        c.insert(tenant.to_string(), subs);
+        c.insert(tenant.to_string(), TenantSubs::new(subs));
     }
     Ok(())
 }
@@ -84,7 +135,10 @@ pub(crate) fn fire(
 ) -> Result<usize, StoreError> {
     let subs: Vec<Arc<Subscription>> = match cache.read() {
         Ok(c) => match c.get(tenant) {
-            Some(s) if !s.is_empty() => s.clone(),
+            Some(s) if !s.all.is_empty() => {
+                let types: Vec<&String> = old.iter().chain(new.iter()).flat_map(|e| e.types.iter()).collect();
+                s.candidates(&types)
+            }
             _ => return Ok(0),
         },
         Err(_) => return Ok(0),
