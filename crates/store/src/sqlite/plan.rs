@@ -247,9 +247,15 @@ fn value_condition(op: Op, v: &QValue) -> Option<(String, Vec<Sql>)> {
 /// further candidate can enter the page; otherwise in id order until the page is full.
 /// With `count`, every candidate is read.
 fn run_geo(c: &Connection, tenant: &str, q: &EntityQuery, geo: &GeoQuery, b: BBox) -> Result<QueryResult, StoreError> {
+    if let (GeoRel::Near { .. }, Some(p), false) = (&geo.rel, reference_point(&geo.geometry), q.count) {
+        return run_near(c, tenant, q, geo, b, p);
+    }
+    // CROSS JOIN fixes the join order (SQLite does not reorder it): the R*Tree, searched
+    // with the box, must drive. Left to itself the planner preferred the (tenant, attr)
+    // index of geo_index and probed the R*Tree once per located entity: 2.8 s at 1,000,000.
     let mut sql = String::from(
         "SELECT g.entity, e.id, r.min_lon, r.max_lon, r.min_lat, r.max_lat
-         FROM geo_rtree r JOIN geo_index g ON g.id = r.id JOIN entities e ON e.rowid = g.entity
+         FROM geo_rtree r CROSS JOIN geo_index g ON g.id = r.id CROSS JOIN entities e ON e.rowid = g.entity
          WHERE r.max_lon >= ?1 AND r.min_lon <= ?2 AND r.max_lat >= ?3 AND r.min_lat <= ?4
            AND g.tenant = ?5 AND g.attr = ?6",
     );
@@ -341,4 +347,59 @@ fn distance_lower_bound(p: (f64, f64), b: &BBox) -> f64 {
     let dx = (lon - p.0) * 111_320.0 * mean_lat.cos();
     let dy = (lat - p.1) * 110_574.0;
     ((dx * dx + dy * dy).sqrt() * 0.98 - 5.0).max(0.0)
+}
+
+/// `near` without a count: only the R*Tree's boxes are read up front (no joins); they are
+/// ordered by the lower bound of their distance, and each is resolved to its entity
+/// (tenant, GeoProperty, document) only when its turn comes — a page of 20 typically
+/// reads a few dozen documents however dense the area.
+fn run_near(
+    c: &Connection,
+    tenant: &str,
+    q: &EntityQuery,
+    geo: &GeoQuery,
+    b: BBox,
+    p: (f64, f64),
+) -> Result<QueryResult, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, min_lon, max_lon, min_lat, max_lat FROM geo_rtree
+         WHERE max_lon >= ?1 AND min_lon <= ?2 AND max_lat >= ?3 AND min_lat <= ?4",
+    )?;
+    let mut boxes: Vec<(f64, i64)> = st
+        .query_map(rusqlite::params![b.min_lon, b.max_lon, b.min_lat, b.max_lat], |r| {
+            let bbox = BBox { min_lon: r.get(1)?, max_lon: r.get(2)?, min_lat: r.get(3)?, max_lat: r.get(4)? };
+            Ok((distance_lower_bound(p, &bbox), r.get::<_, i64>(0)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    boxes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut owner = c.prepare_cached("SELECT entity FROM geo_index WHERE id = ?1 AND tenant = ?2 AND attr = ?3")?;
+    let mut doc_stmt = c.prepare_cached("SELECT id, doc FROM entities WHERE rowid = ?1")?;
+    let want = q.offset.saturating_add(q.limit);
+    let mut seen = std::collections::HashSet::new();
+    let mut found: Vec<(f64, Entity)> = Vec::new();
+    let mut best: Vec<f64> = Vec::new();
+    for (lb, box_id) in boxes {
+        if best.len() >= want && lb > best[want - 1] {
+            break;
+        }
+        let entity: Option<i64> =
+            owner.query_row(rusqlite::params![box_id, tenant, geo.property], |r| r.get(0)).optional()?;
+        let Some(rowid) = entity else { continue };
+        if !seen.insert(rowid) {
+            continue;
+        }
+        let row: Option<(String, String)> = doc_stmt.query_row([rowid], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let Some((id, doc)) = row else { continue };
+        let e = decode(&id, &doc)?;
+        if !q.matches(&e) {
+            continue;
+        }
+        let d = geo.entity_distance_m(&e).unwrap_or(f64::INFINITY);
+        let pos = best.partition_point(|x| *x <= d);
+        best.insert(pos, d);
+        found.push((d, e));
+    }
+    found.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    let entities = found.into_iter().skip(q.offset).take(q.limit).map(|(_, e)| e).collect();
+    Ok(QueryResult { entities, total: None })
 }

@@ -52,7 +52,8 @@ pub(crate) fn touch_entity(conn: &Connection, tenant: &str, id: &str, types: &[S
             "INSERT INTO temporal_entities(tenant, id, types, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
         )?
         .execute(params![tenant, id, json, now])?;
-    } else {
+    } else if all.len() != before {
+        // Only a change of types is worth a write; the history rows carry the times.
         conn.prepare_cached("UPDATE temporal_entities SET types = ?3, modified_ms = ?4 WHERE tenant = ?1 AND id = ?2")?
             .execute(params![tenant, id, json, now])?;
     }
