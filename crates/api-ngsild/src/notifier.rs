@@ -158,7 +158,7 @@ async fn drain(
                 Delivery::Discard
             }
             // Paused or expired: the queue is kept, nothing is sent.
-            Some(StoredSubscription { sub, .. }) if !sub.is_active || expired(&sub) => return,
+            Some(StoredSubscription { sub, .. }) if !sub.is_active || sub.is_expired() => return,
             Some(StoredSubscription { sub, .. }) => {
                 let previous = last_sent.lock().ok().and_then(|m| m.get(&key).copied());
                 if let (Some(secs), Some(at)) = (sub.throttling, previous) {
@@ -218,7 +218,7 @@ async fn periodic(state: ApiState) {
             let Some(secs) = sub.time_interval else { continue };
             let key = (tenant.clone(), sub.id.clone());
             let due = last.get(&key).is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(secs));
-            if !due || !sub.is_active || expired(&sub) {
+            if !due || !sub.is_active || sub.is_expired() {
                 continue;
             }
             last.insert(key, now);
@@ -227,13 +227,6 @@ async fn periodic(state: ApiState) {
             }
         }
     }
-}
-
-fn expired(sub: &Subscription) -> bool {
-    sub.expires_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .is_some_and(|t| t.timestamp_millis() <= chrono::Utc::now().timestamp_millis())
 }
 
 /// Most entities in one periodic notification.

@@ -341,6 +341,25 @@ pub fn allow_params(pairs: &[(String, String)], allowed: &[&str]) -> Result<(), 
     Ok(())
 }
 
+/// A `true`/`false` query parameter (`false` when absent).
+pub fn bool_param(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
+    match param(pairs, name) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(v) => Err(bad_data(format!("{name} must be true or false, not '{v}'"))),
+    }
+}
+
+/// A non-negative integer query parameter (`default` when absent).
+pub fn usize_param(pairs: &[(String, String)], name: &str, default: usize) -> Result<usize, ApiError> {
+    match param(pairs, name) {
+        None => Ok(default),
+        Some(v) => {
+            v.parse::<usize>().map_err(|_| bad_data(format!("{name} must be a non-negative integer, not '{v}'")))
+        }
+    }
+}
+
 /// The value of query parameter `name`.
 pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

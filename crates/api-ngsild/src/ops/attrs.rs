@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::entity::{check_body_id, not_found};
 use super::{body_bytes, path_id};
 use crate::error::{bad_data, ApiError};
-use crate::request::{allow_params, param, query_pairs, Ngsi, Options};
+use crate::request::{allow_params, bool_param, param, query_pairs, Ngsi, Options};
 use crate::ApiState;
 
 /// 204 if every attribute was updated, else 207 with an UpdateResult (§5.2.18).
@@ -185,11 +185,7 @@ pub(crate) async fn delete_attr(
     path_id(&id)?;
     validate_attr_name(&attr)?;
     req.require_tenant(&st)?;
-    let delete_all = match param(&pairs, "deleteAll") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => return Err(bad_data(format!("deleteAll must be true or false, not '{other}'"))),
-    };
+    let delete_all = bool_param(&pairs, "deleteAll")?;
     let dataset = param(&pairs, "datasetId").map(str::to_string);
     if delete_all && dataset.is_some() {
         return Err(bad_data("datasetId and deleteAll=true cannot be combined"));

@@ -7,17 +7,9 @@ use kizuna_ngsild::entity::validate_attr_name;
 use kizuna_ngsild::NgsiError;
 use serde_json::{json, Value};
 
-use crate::error::{bad_data, ApiError};
-use crate::request::{allow_params, param, query_pairs, Ngsi};
+use crate::error::ApiError;
+use crate::request::{allow_params, bool_param, query_pairs, Ngsi};
 use crate::ApiState;
-
-fn details(pairs: &[(String, String)]) -> Result<bool, ApiError> {
-    match param(pairs, "details") {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(v) => Err(bad_data(format!("details must be true or false, not '{v}'"))),
-    }
-}
 
 /// A fresh URN for a list resource (the spec has them generated per response).
 fn list_id(kind: &str) -> String {
@@ -34,7 +26,7 @@ pub(crate) async fn types(
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref())?;
     allow_params(&pairs, &["details", "local"])?;
-    let details = details(&pairs)?;
+    let details = bool_param(&pairs, "details")?;
     req.require_tenant(&st)?;
     let ctx = req.context(&st).await?;
     let tenant = req.tenant.clone();
@@ -97,7 +89,7 @@ pub(crate) async fn attributes(
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref())?;
     allow_params(&pairs, &["details", "local"])?;
-    let details = details(&pairs)?;
+    let details = bool_param(&pairs, "details")?;
     req.require_tenant(&st)?;
     let ctx = req.context(&st).await?;
     let tenant = req.tenant.clone();

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::body_bytes;
 use super::entity::split_names;
 use crate::error::{bad_data, ApiError};
-use crate::request::{allow_params, param, query_pairs, MediaType, Ngsi, Options};
+use crate::request::{allow_params, bool_param, param, query_pairs, usize_param, MediaType, Ngsi, Options};
 use crate::ApiState;
 
 /// The header carrying the total number of matches (`count=true`).
@@ -121,15 +121,6 @@ fn parse_q(q: &str, ctx: &Context) -> Result<kizuna_ngsild::query::Query, ApiErr
     Ok(parsed)
 }
 
-fn parse_usize(pairs: &[(String, String)], name: &str, default: usize) -> Result<usize, ApiError> {
-    match param(pairs, name) {
-        None => Ok(default),
-        Some(v) => {
-            v.parse::<usize>().map_err(|_| bad_data(format!("{name} must be a non-negative integer, not '{v}'")))
-        }
-    }
-}
-
 /// Parses the entity-selection parameters shared by `GET /entities` and the temporal
 /// query: `type`, `id`, `idPattern`, `attrs`, `q`, the geo-query, `limit`, `offset`,
 /// `count`. At least one of `type`, `id`, `idPattern`, `attrs`, `q`, `georel` is required.
@@ -147,11 +138,7 @@ pub(crate) fn parse_common_query(
     if !["type", "id", "idPattern", "attrs", "q", "georel"].iter().any(|k| param(pairs, k).is_some()) {
         return Err(bad_data("a query needs at least one of type, id, idPattern, attrs, q or a geo-query"));
     }
-    let count = match param(pairs, "count") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(v) => return Err(bad_data(format!("count must be true or false, not '{v}'"))),
-    };
+    let count = bool_param(pairs, "count")?;
     let ids: Vec<String> = match param(pairs, "id") {
         Some(list) => list
             .split(',')
@@ -169,8 +156,8 @@ pub(crate) fn parse_common_query(
         attrs: param(pairs, "attrs").map(|a| split_names(a, ctx)).transpose()?.unwrap_or_default(),
         q: param(pairs, "q").map(|q| parse_q(q, ctx)).transpose()?,
         geo: parse_geo_params(pairs, ctx)?,
-        limit: parse_usize(pairs, "limit", st.config.default_limit)?,
-        offset: parse_usize(pairs, "offset", 0)?,
+        limit: usize_param(pairs, "limit", st.config.default_limit)?,
+        offset: usize_param(pairs, "offset", 0)?,
         count,
     })
 }
@@ -299,9 +286,9 @@ pub(crate) async fn batch_query(
         _ => return Err(bad_data("the query body must have \"type\": \"Query\"")),
     }
     let mut q = EntityQuery {
-        limit: parse_usize(&pairs, "limit", st.config.default_limit)?,
-        offset: parse_usize(&pairs, "offset", 0)?,
-        count: param(&pairs, "count") == Some("true"),
+        limit: usize_param(&pairs, "limit", st.config.default_limit)?,
+        offset: usize_param(&pairs, "offset", 0)?,
+        count: bool_param(&pairs, "count")?,
         ..Default::default()
     };
     if let Some(entities) = obj.get("entities") {

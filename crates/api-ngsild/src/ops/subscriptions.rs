@@ -17,7 +17,7 @@ use super::query::RESULTS_COUNT;
 use super::{body_bytes, path_id};
 use crate::error::{bad_data, ApiError};
 use crate::notifier::HMAC_SECRET_KEY;
-use crate::request::{allow_params, param, query_pairs, Ngsi};
+use crate::request::{allow_params, bool_param, query_pairs, usize_param, Ngsi};
 use crate::ApiState;
 
 fn not_found(id: &str) -> ApiError {
@@ -28,12 +28,7 @@ fn not_found(id: &str) -> ApiError {
 /// statistics; a signing secret is never shown.
 fn render(s: &StoredSubscription, ctx: &Context, max_failures: u64) -> Value {
     let mut out: Map<String, Value> = s.sub.to_json(ctx);
-    let expired = s
-        .sub
-        .expires_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .is_some_and(|t| t.timestamp_millis() <= chrono::Utc::now().timestamp_millis());
+    let expired = s.sub.is_expired();
     let status = if expired {
         "expired"
     } else if s.sub.is_active {
@@ -162,27 +157,15 @@ pub(crate) async fn retrieve(
 pub(crate) async fn list(State(st): State<ApiState>, req: Ngsi, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref())?;
     allow_params(&pairs, &["limit", "offset", "count"])?;
-    let num = |name: &str, default: usize| -> Result<usize, ApiError> {
-        param(&pairs, name)
-            .map(|v| {
-                v.parse::<usize>().map_err(|_| bad_data(format!("{name} must be a non-negative integer, not '{v}'")))
-            })
-            .transpose()
-            .map(|v| v.unwrap_or(default))
-    };
-    let limit = num("limit", st.config.default_limit)?;
-    let offset = num("offset", 0)?;
+    let limit = usize_param(&pairs, "limit", st.config.default_limit)?;
+    let offset = usize_param(&pairs, "offset", 0)?;
     if limit > st.config.max_limit {
         return Err(ApiError::Ngsi(NgsiError::new(
             ErrorKind::TooManyResults,
             format!("limit {limit} is above the maximum page size {}", st.config.max_limit),
         )));
     }
-    let count = match param(&pairs, "count") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(v) => return Err(bad_data(format!("count must be true or false, not '{v}'"))),
-    };
+    let count = bool_param(&pairs, "count")?;
     req.require_tenant(&st)?;
     let ctx = req.context(&st).await?;
     let tenant = req.tenant.clone();

@@ -25,7 +25,7 @@ use super::entity::{not_found, split_names};
 use super::query::{parse_common_query, RESULTS_COUNT};
 use super::{body_bytes, path_id};
 use crate::error::{bad_data, ApiError};
-use crate::request::{allow_params, param, query_pairs, Ngsi};
+use crate::request::{allow_params, bool_param, param, query_pairs, Ngsi};
 use crate::ApiState;
 
 /// Most instances per attribute in one answer.
@@ -531,11 +531,7 @@ pub(crate) async fn delete_attr(
     path_id(&id)?;
     validate_attr_name(&attr)?;
     req.require_tenant(&st)?;
-    let all = match param(&pairs, "deleteAll") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(o) => return Err(bad_data(format!("deleteAll must be true or false, not '{o}'"))),
-    };
+    let all = bool_param(&pairs, "deleteAll")?;
     let dataset = param(&pairs, "datasetId").map(str::to_string);
     let ctx = req.context(&st).await?;
     let name = ctx.expand(&attr);

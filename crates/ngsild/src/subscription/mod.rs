@@ -254,6 +254,19 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Whether `expiresAt` has passed at `now_ms` (Unix milliseconds).
+    pub fn is_expired_at(&self, now_ms: i64) -> bool {
+        self.expires_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t.timestamp_millis() <= now_ms)
+    }
+
+    /// Whether `expiresAt` has passed.
+    pub fn is_expired(&self) -> bool {
+        self.is_expired_at(chrono::Utc::now().timestamp_millis())
+    }
+
     /// Whether this is a periodic subscription (`timeInterval`).
     pub fn is_periodic(&self) -> bool {
         self.time_interval.is_some()

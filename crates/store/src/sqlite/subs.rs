@@ -117,13 +117,6 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn expired(sub: &Subscription, now: i64) -> bool {
-    sub.expires_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .is_some_and(|t| t.timestamp_millis() <= now)
-}
-
 /// Decides, inside the write transaction, which subscriptions of `tenant` the change
 /// from `old` to `new` fires, and queues one notification for each. Returns how many.
 pub(crate) fn fire(
@@ -146,7 +139,7 @@ pub(crate) fn fire(
     let now = now_ms();
     let mut n = 0;
     for sub in subs.iter() {
-        if !sub.is_active || sub.time_interval.is_some() || expired(sub, now) {
+        if !sub.is_active || sub.time_interval.is_some() || sub.is_expired_at(now) {
             continue;
         }
         let Some(trigger) = sub.trigger(old, new) else { continue };
