@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use kizuna_ngsild::entity::{now_timestamp, parse_entity};
 use kizuna_ngsild::geoquery::{GeoQuery, GeoRel};
 use kizuna_ngsild::{Attribute, Context, Entity};
-use kizuna_store::{EntityQuery, Store, StoreError, TemporalFilter, TimeProperty, TimeRel};
+use kizuna_store::{EntityQuery, Store, StoreError, TemporalFilter, TimeProperty, TimeRel, TypeSelector};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -97,6 +97,7 @@ proptest! {
         limit in 1usize..50,
         offset in 0usize..30,
         count: bool,
+        typed in 0u8..3,
     ) {
         let georel = if rel.starts_with("near") { format!("{rel}{dist}") } else { rel.to_string() };
         let geo = match GeoQuery::from_params(&georel, &geometry, &coords, None) {
@@ -104,9 +105,14 @@ proptest! {
             Err(_) => return Ok(()), // e.g. near with a polygon: rejected before storage
         };
         let f = fixture();
-        let query = EntityQuery { geo: Some(geo.clone()), limit, offset, count, ..Default::default() };
+        let types = match typed {
+            0 => None,
+            1 => Some(TypeSelector(vec![vec![Context::core().expand("Place")]])),
+            _ => Some(TypeSelector(vec![vec![Context::core().expand("Road")]])),
+        };
+        let query = EntityQuery { geo: Some(geo.clone()), types, limit, offset, count, ..Default::default() };
         let got = f.store.query("t", &query).expect("query");
-        let mut expected: Vec<&Entity> = f.all.iter().filter(|e| geo.matches(e)).collect();
+        let mut expected: Vec<&Entity> = f.all.iter().filter(|e| query.matches(e)).collect();
         if matches!(geo.rel, GeoRel::Near { .. }) {
             expected.sort_by(|a, b| {
                 let da = geo.entity_distance_m(a).unwrap_or(f64::INFINITY);

@@ -253,11 +253,28 @@ fn run_geo(c: &Connection, tenant: &str, q: &EntityQuery, geo: &GeoQuery, b: BBo
     // CROSS JOIN fixes the join order (SQLite does not reorder it): the R*Tree, searched
     // with the box, must drive. Left to itself the planner preferred the (tenant, attr)
     // index of geo_index and probed the R*Tree once per located entity: 2.8 s at 1,000,000.
-    let mut sql = String::from(
-        "SELECT g.entity, e.id, r.min_lon, r.max_lon, r.min_lat, r.max_lat
-         FROM geo_rtree r CROSS JOIN geo_index g ON g.id = r.id CROSS JOIN entities e ON e.rowid = g.entity
+    // With one type selected, the id and the type check both come from the covering
+    // entity_types(entity) index, so the wide entities rows are not touched per candidate.
+    let single_type = match &q.types {
+        Some(TypeSelector(alts)) => match alts.as_slice() {
+            [one] => match one.as_slice() {
+                [t] => Some(t.clone()),
+                _ => None,
+            },
+            _ => None,
+        },
+        None => None,
+    };
+    let id_source = match &single_type {
+        Some(_) => "CROSS JOIN entity_types t ON t.entity = g.entity AND t.tenant = ?5 AND t.type = ?7",
+        None => "CROSS JOIN entities e ON e.rowid = g.entity",
+    };
+    let id_col = if single_type.is_some() { "t.id" } else { "e.id" };
+    let sql = format!(
+        "SELECT g.entity, {id_col}, r.min_lon, r.max_lon, r.min_lat, r.max_lat
+         FROM geo_rtree r CROSS JOIN geo_index g ON g.id = r.id {id_source}
          WHERE r.max_lon >= ?1 AND r.min_lon <= ?2 AND r.max_lat >= ?3 AND r.min_lat <= ?4
-           AND g.tenant = ?5 AND g.attr = ?6",
+           AND g.tenant = ?5 AND g.attr = ?6"
     );
     let mut params: Vec<Sql> = vec![
         Sql::Real(b.min_lon),
@@ -267,13 +284,8 @@ fn run_geo(c: &Connection, tenant: &str, q: &EntityQuery, geo: &GeoQuery, b: BBo
         Sql::Text(tenant.to_string()),
         Sql::Text(geo.property.clone()),
     ];
-    if let Some(TypeSelector(alts)) = &q.types {
-        if let [one] = alts.as_slice() {
-            if let [t] = one.as_slice() {
-                sql.push_str(" AND EXISTS (SELECT 1 FROM entity_types t WHERE t.entity = g.entity AND t.tenant = ?5 AND t.type = ?7)");
-                params.push(Sql::Text(t.clone()));
-            }
-        }
+    if let Some(t) = single_type {
+        params.push(Sql::Text(t));
     }
     let mut st = c.prepare_cached(&sql)?;
     let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
