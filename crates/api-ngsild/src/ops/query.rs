@@ -121,6 +121,25 @@ fn parse_q(q: &str, ctx: &Context) -> Result<kizuna_ngsild::query::Query, ApiErr
     Ok(parsed)
 }
 
+/// The query parameters [`parse_common_query`] reads.
+pub(crate) const SELECTION_PARAMS: &[&str] = &[
+    "type",
+    "id",
+    "idPattern",
+    "attrs",
+    "q",
+    "limit",
+    "offset",
+    "count",
+    "options",
+    "format",
+    "lang",
+    "georel",
+    "geometry",
+    "coordinates",
+    "geoproperty",
+];
+
 /// Parses the entity-selection parameters shared by `GET /entities` and the temporal
 /// query: `type`, `id`, `idPattern`, `attrs`, `q`, the geo-query, `limit`, `offset`,
 /// `count`. At least one of `type`, `id`, `idPattern`, `attrs`, `q`, `georel` is required.
@@ -193,30 +212,7 @@ pub(crate) async fn query_entities(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref())?;
-    allow_params(
-        &pairs,
-        &[
-            "type",
-            "id",
-            "idPattern",
-            "attrs",
-            "q",
-            "limit",
-            "offset",
-            "count",
-            "options",
-            "format",
-            "lang",
-            "georel",
-            "geometry",
-            "coordinates",
-            "geoproperty",
-            "local",
-            "geometryProperty",
-            "csf",
-            "scopeQ",
-        ],
-    )?;
+    allow_params(&pairs, &[SELECTION_PARAMS, &["local", "geometryProperty", "csf", "scopeQ"]].concat())?;
     let ctx = req.context(&st).await?;
     let opts = Options::from_pairs(&pairs)?;
     let q = parse_common_query(&st, &pairs, &ctx)?;

@@ -22,7 +22,7 @@ use kizuna_store::{EntityQuery, TemporalEntity, TemporalFilter, TimeProperty, Ti
 use serde_json::{json, Map, Value};
 
 use super::entity::{not_found, split_names};
-use super::query::{parse_common_query, RESULTS_COUNT};
+use super::query::{parse_common_query, RESULTS_COUNT, SELECTION_PARAMS};
 use super::{body_bytes, path_id};
 use crate::error::{bad_data, ApiError};
 use crate::request::{allow_params, bool_param, param, query_pairs, Ngsi};
@@ -381,29 +381,10 @@ pub(crate) async fn query(
     allow_params(
         &pairs,
         &[
-            "type",
-            "id",
-            "idPattern",
-            "attrs",
-            "q",
-            "limit",
-            "offset",
-            "count",
-            "options",
-            "format",
-            "lang",
-            "georel",
-            "geometry",
-            "coordinates",
-            "geoproperty",
-            "timerel",
-            "timeAt",
-            "endTimeAt",
-            "timeproperty",
-            "lastN",
-            "aggrMethods",
-            "aggrPeriodDuration",
-        ],
+            SELECTION_PARAMS,
+            &["timerel", "timeAt", "endTimeAt", "timeproperty", "lastN", "aggrMethods", "aggrPeriodDuration"],
+        ]
+        .concat(),
     )?;
     let ctx = req.context(&st).await?;
     let q: EntityQuery = parse_common_query(&st, &pairs, &ctx)?;
