@@ -27,8 +27,12 @@ use crate::model::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
-    /// Read it (retrieve, query, temporal, notification, export, FHIR search).
+    /// Read it (retrieve, query, temporal, notification, FHIR search).
     Read,
+    /// Include it in the data subject's portability export.
+    Export,
+    /// Erase it at the data subject's request (the audit record is the tombstone).
+    Erase,
 }
 
 impl Action {
@@ -36,6 +40,8 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Read => "read",
+            Action::Export => "export",
+            Action::Erase => "erase",
         }
     }
 }

@@ -30,6 +30,8 @@
 //!   consent records, delegations, usage stops, provision records;
 //! - `decision.rs`: [`decide`] (its doc comment is the access policy) and
 //!   [`filter_attributes`];
+//! - `policy.rs`: [`Party`] (the registry), [`ApiKeyRecord`], and [`TenantPolicy`], a
+//!   tenant's whole policy indexed by subject for deciding many entities per request;
 //! - `audit.rs`: audit records, the per-tenant hash chain ([`chain`],
 //!   [`canonical_form`]) and [`verify`].
 //!
@@ -40,6 +42,7 @@
 pub mod audit;
 pub mod decision;
 pub mod model;
+pub mod policy;
 
 pub use audit::{
     canonical_form, chain, verify, verify_to_heads, AuditDecision, AuditEntry, AuditRecord, ChainError, ChainFault,
@@ -52,3 +55,4 @@ pub use model::{
     Caller, Category, Classification, Classified, ConsentMethod, ConsentRecord, Delegation, LegalBasis, PersonalType,
     ProvisionRecord, Purpose, RecipientKind, RecordError, Role, UsageStop, DATA_SUBJECT,
 };
+pub use policy::{ApiKeyRecord, Party, TenantPolicy};
