@@ -27,7 +27,7 @@ use std::sync::Arc;
 pub use kizuna_ngsild::subscription::Subscription;
 pub use kizuna_ngsild::{Attribute, Entity};
 pub use notify::{Delivery, DeliveryStatus, OutboxItem, StoredSubscription};
-pub use query::{AttributeInfo, EntityQuery, QueryResult, TypeInfo, TypeSelector};
+pub use query::{AttributeInfo, EntityQuery, Gate, QueryResult, TypeInfo, TypeSelector};
 pub use temporal::{TemporalEntity, TemporalFilter, TimeProperty, TimeRel, Truncation};
 
 /// What can go wrong in storage.

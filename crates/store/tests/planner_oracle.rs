@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use kizuna_ngsild::entity::{now_timestamp, parse_entity};
 use kizuna_ngsild::query::Query;
 use kizuna_ngsild::{Context, Entity};
-use kizuna_store::{EntityQuery, Store, StoreError, TypeSelector};
+use kizuna_store::{EntityQuery, Gate, Store, StoreError, TypeSelector};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -157,6 +157,7 @@ proptest! {
         limit in 1usize..40,
         offset in 0usize..80,
         count: bool,
+        gate_kind in 0u8..3,
     ) {
         let f = fixture();
         let ctx = Context::core();
@@ -171,9 +172,10 @@ proptest! {
             limit,
             offset,
             count,
+            gate: gate(gate_kind),
             ..Default::default()
         };
-        let expected: Vec<&Entity> = f.all.iter().filter(|e| query.matches(e)).collect();
+        let expected: Vec<Entity> = f.all.iter().filter_map(|e| query.admit(e.clone())).collect();
         let got = f.store.query("t", &query).expect("query");
         let got_ids: Vec<&str> = got.entities.iter().map(|e| e.id.as_str()).collect();
         let want_ids: Vec<&str> = expected.iter().skip(offset).take(limit).map(|e| e.id.as_str()).collect();
@@ -184,6 +186,44 @@ proptest! {
             prop_assert_eq!(got.total, None);
         }
     }
+}
+
+/// An access gate as the consent engine attaches one: 0 none, 1 withholds every other
+/// entity, 2 releases every third entity without its attribute `a` (so `q` on `a` must
+/// not see the withheld value).
+fn gate(kind: u8) -> Option<Gate> {
+    let a = Context::core().expand("a");
+    let number = |e: &Entity| e.id.rsplit(':').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+    match kind {
+        1 => Some(Gate::new(move |e| (number(&e) % 2 == 0).then_some(e))),
+        2 => Some(Gate::new(move |mut e| {
+            if number(&e) % 3 == 0 {
+                e.attrs.remove(&a);
+            }
+            Some(e)
+        })),
+        _ => None,
+    }
+}
+
+#[test]
+fn gate_withholds_and_hides_attributes_from_conditions() {
+    let f = fixture();
+    let ctx = Context::core();
+    let mut q = Query::parse("a>=0").expect("parses");
+    q.map_names(&|n| ctx.expand(n));
+    let all = EntityQuery { q: Some(q.clone()), limit: 1000, count: true, ..Default::default() };
+    let n_all = f.store.query("t", &all).expect("query").total.expect("count");
+    let hidden = EntityQuery { gate: gate(2), ..all.clone() };
+    let got = f.store.query("t", &hidden).expect("query");
+    assert!(got.total.expect("count") < n_all, "a condition on a withheld attribute must not match");
+    assert!(got
+        .entities
+        .iter()
+        .all(|e| e.id.rsplit(':').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) % 3 != 0));
+    let halved = EntityQuery { gate: gate(1), ..all };
+    let got = f.store.query("t", &halved).expect("query");
+    assert_eq!(got.total, Some(got.entities.len() as u64), "count is over released entities");
 }
 
 #[test]

@@ -178,6 +178,7 @@ pub(crate) fn parse_common_query(
         limit: usize_param(pairs, "limit", st.config.default_limit)?,
         offset: usize_param(pairs, "offset", 0)?,
         count,
+        gate: None,
     })
 }
 

@@ -608,13 +608,14 @@ impl Backend for SqliteBackend {
             let mut matched = 0usize;
             let want = q.offset.saturating_add(q.limit);
             for (id, _) in temporal::candidate_ids(c, tenant, q)? {
-                let Some(te) = temporal::read_entity(c, tenant, &id, f)? else { continue };
-                // attrs, q and geo are judged over the instances in the window.
-                let has_attr = q.attrs.is_empty() || q.attrs.iter().any(|a| te.entity.attrs.contains_key(a));
-                let ok = has_attr
-                    && q.q.as_ref().is_none_or(|qq| qq.matches(&te.entity))
-                    && q.geo.as_ref().is_none_or(|g| g.matches(&te.entity));
-                if !ok {
+                let Some(mut te) = temporal::read_entity(c, tenant, &id, f)? else { continue };
+                // The gate sees the temporal entity; attrs, q and geo are then judged over
+                // the released instances in the window.
+                if let Some(g) = &q.gate {
+                    let Some(released) = g.release(te.entity) else { continue };
+                    te.entity = released;
+                }
+                if !q.content_matches(&te.entity) {
                     continue;
                 }
                 matched += 1;

@@ -106,7 +106,7 @@ pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<Query
             let rowid: i64 = row.get(0)?;
             let id: String = row.get(1)?;
             let Some(e) = load(rowid, &id)? else { continue };
-            if q.matches(&e) {
+            if let Some(e) = q.admit(e) {
                 let d = if matches!(geo.rel, GeoRel::Near { .. }) {
                     geo.entity_distance_m(&e).unwrap_or(f64::INFINITY)
                 } else {
@@ -127,9 +127,7 @@ pub(super) fn run(c: &Connection, tenant: &str, q: &EntityQuery) -> Result<Query
         let rowid: i64 = row.get(0)?;
         let id: String = row.get(1)?;
         let Some(e) = load(rowid, &id)? else { continue };
-        if !q.matches(&e) {
-            continue;
-        }
+        let Some(e) = q.admit(e) else { continue };
         matched += 1;
         let idx = (matched - 1) as usize;
         if idx >= q.offset && idx < want {
@@ -328,9 +326,7 @@ fn run_geo(c: &Connection, tenant: &str, q: &EntityQuery, geo: &GeoQuery, b: BBo
         let doc: Option<String> = doc_stmt.query_row([rowid], |r| r.get(0)).optional()?;
         let Some(doc) = doc else { continue };
         let e = decode(&id, &doc)?;
-        if !q.matches(&e) {
-            continue;
-        }
+        let Some(e) = q.admit(e) else { continue };
         let d = if near_point.is_some() { geo.entity_distance_m(&e).unwrap_or(f64::INFINITY) } else { 0.0 };
         let pos = best.partition_point(|x| *x <= d);
         best.insert(pos, d);
@@ -403,9 +399,7 @@ fn run_near(
         let row: Option<(String, String)> = doc_stmt.query_row([rowid], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
         let Some((id, doc)) = row else { continue };
         let e = decode(&id, &doc)?;
-        if !q.matches(&e) {
-            continue;
-        }
+        let Some(e) = q.admit(e) else { continue };
         let d = geo.entity_distance_m(&e).unwrap_or(f64::INFINITY);
         let pos = best.partition_point(|x| *x <= d);
         best.insert(pos, d);
