@@ -25,7 +25,20 @@ pub enum ApiError {
     /// The request body is larger than allowed.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    /// No valid credentials for what the request does (401, with `WWW-Authenticate`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials, but the caller may not do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Credentials could not be checked now (a key set could not be loaded; 503).
+    #[error("{0}")]
+    AuthUnavailable(String),
 }
+
+/// The ProblemDetails `type` of the errors NGSI-LD does not name (authentication and
+/// authorisation): `urn:kizuna:errors:Unauthorized`, `...:Forbidden`, `...:AuthUnavailable`.
+pub const KIZUNA_ERRORS: &str = "urn:kizuna:errors:";
 
 impl ApiError {
     /// The HTTP status for this error.
@@ -45,16 +58,37 @@ impl ApiError {
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// The ProblemDetails body (`type`, `title`, `status`, `detail`).
     pub fn problem(&self) -> serde_json::Value {
+        let own = match self {
+            ApiError::Unauthorized(d) => Some(("Unauthorized", d)),
+            ApiError::Forbidden(d) => Some(("Forbidden", d)),
+            ApiError::AuthUnavailable(d) => Some(("AuthUnavailable", d)),
+            _ => None,
+        };
+        if let Some((name, detail)) = own {
+            let status = self.status();
+            return json!({
+                "type": format!("{KIZUNA_ERRORS}{name}"),
+                "title": status.canonical_reason().unwrap_or(name),
+                "status": status.as_u16(),
+                "detail": detail,
+            });
+        }
         let (kind, detail) = match self {
             ApiError::Ngsi(e) => (e.kind, e.detail.clone()),
             ApiError::Store(e) => (ErrorKind::InternalError, e.to_string()),
             ApiError::NotAcceptable(d) | ApiError::UnsupportedMediaType(d) => (ErrorKind::InvalidRequest, d.clone()),
             ApiError::PayloadTooLarge(d) => (ErrorKind::BadRequestData, d.clone()),
+            ApiError::Unauthorized(d) | ApiError::Forbidden(d) | ApiError::AuthUnavailable(d) => {
+                (ErrorKind::InternalError, d.clone())
+            }
         };
         let status = self.status();
         let title = match self {
@@ -73,7 +107,19 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %e, "storage error");
         }
         let status = self.status();
-        (status, [(header::CONTENT_TYPE, "application/json")], self.problem().to_string()).into_response()
+        let mut resp =
+            (status, [(header::CONTENT_TYPE, "application/json")], self.problem().to_string()).into_response();
+        if let ApiError::Unauthorized(detail) = &self {
+            // RFC 6750 §3: the scheme, and why the token (if any) was refused.
+            let value = format!(
+                "Bearer realm=\"kizuna\", error=\"invalid_token\", error_description=\"{}\"",
+                detail.replace('"', "'")
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&value) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        resp
     }
 }
 

@@ -4,6 +4,8 @@
 //! - `router.rs`: every route and the operation that serves it, in one table;
 //! - `request.rs`: the shared pipeline — tenant, content negotiation, `@context`,
 //!   body and query-string parsing, building responses;
+//! - `access.rs`: authentication of each request and the consent gate on every read
+//!   and write path (see its docs for what a withheld entity answers);
 //! - `contexts.rs`: where `@context` documents come from (built-in, local, fetched);
 //! - `error.rs`: [`ApiError`] → status code and ProblemDetails, one exhaustive `match`;
 //! - `ops/`: one module per group of standard operations, each handler documented with
@@ -12,6 +14,7 @@
 //! Handlers never touch SQL: they parse and validate with `kizuna-ngsild`, then call
 //! [`kizuna_store::Store`] inside `spawn_blocking`.
 
+pub mod access;
 mod contexts;
 mod error;
 mod mqtt;
@@ -20,13 +23,16 @@ pub(crate) mod ops;
 mod request;
 mod router;
 
+use std::sync::Arc;
+
 use kizuna_store::{Store, StoreError, Txn};
 
+pub use access::PURPOSE_HEADER;
 pub use contexts::ContextStore;
 pub use error::ApiError;
 pub use notifier::{signature, spawn_notifier, NotifierConfig, SIGNATURE_HEADER};
 pub use ops::temporal::parse_duration_ms;
-pub use request::TENANT_HEADER;
+pub use request::{Ngsi, TENANT_HEADER};
 pub use router::{admin_router, router};
 
 /// Limits and switches of the API.
@@ -42,6 +48,10 @@ pub struct ApiConfig {
     pub max_batch: usize,
     /// Consecutive delivery failures after which a subscription shows `failed`.
     pub max_failures: u64,
+    /// Development and conformance testing only (`--dev-open-access`): anonymous
+    /// callers may read and write non-personal data, subscribe, and set retention.
+    /// Personal data stays behind credentials and consent. Off by default.
+    pub dev_open_access: bool,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +62,7 @@ impl Default for ApiConfig {
             default_limit: 20,
             max_batch: 10_000,
             max_failures: 3,
+            dev_open_access: false,
         }
     }
 }
@@ -65,11 +76,37 @@ pub struct ApiState {
     pub contexts: ContextStore,
     /// Limits.
     pub config: ApiConfig,
+    /// Verifies bearer tokens against the trusted issuers.
+    pub auth: Arc<kizuna_auth::Verifier>,
 }
 
 impl ApiState {
-    /// Runs a write transaction on a blocking thread and waits for its durable commit.
-    pub(crate) async fn write<T, F>(&self, tenant: &str, f: F) -> Result<T, ApiError>
+    /// Runs a write transaction for the caller of `req` on a blocking thread and waits
+    /// for its durable commit. Every entity, history and subscription change is
+    /// checked against the caller's rights ([`access::Guarded`]); a refused change
+    /// rolls the transaction back and answers 401/403.
+    pub(crate) async fn write<T, F>(&self, req: &request::Ngsi, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Txn) -> Result<T, ApiError> + Send + 'static,
+    {
+        let access = req.access.clone();
+        self.write_unguarded(&req.tenant, move |tx| {
+            let mut guarded = access::Guarded::new(tx, &access);
+            let result = f(&mut guarded);
+            match (result, guarded.refusal.take()) {
+                (Err(_), Some(refusal)) => Err(refusal),
+                (result, _) => result,
+            }
+        })
+        .await
+    }
+
+    /// Runs a write transaction with no caller checks (the server's own bookkeeping:
+    /// audit records, delivery outcomes, periodic notifications) on a blocking thread and
+    /// waits for its durable commit. Public for the other API crates (`kizuna-api-rights`:
+    /// the citizen and admin APIs), which check their callers themselves before writing.
+    pub async fn write_unguarded<T, F>(&self, tenant: &str, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Txn) -> Result<T, ApiError> + Send + 'static,
@@ -81,8 +118,9 @@ impl ApiState {
             .map_err(|_| ApiError::Store(StoreError::Closed))?
     }
 
-    /// Runs a read on a blocking thread.
-    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// Runs a read on a blocking thread (store errors become [`ApiError::Store`]).
+    /// Public for the other API crates (`kizuna-api-rights`).
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,

@@ -144,6 +144,7 @@ async fn drain(
                 return;
             }
         };
+        let head_seq = head.seq;
         let (t, s) = (tenant.to_string(), sub_id.to_string());
         let stored = match blocking(&state.store, move |st| st.subscription(&t, &s)).await {
             Ok(s) => s,
@@ -160,6 +161,31 @@ async fn drain(
             // Paused or expired: the queue is kept, nothing is sent.
             Some(StoredSubscription { sub, .. }) if !sub.is_active || sub.is_expired() => return,
             Some(StoredSubscription { sub, .. }) => {
+                // The owner's rights are decided now, at delivery, against the policy as
+                // it is now: a withdrawal stops even a notification queued before it.
+                let head = match release_to_owner(state, tenant, &sub, head).await {
+                    Ok(Some(item)) => item,
+                    Ok(None) => {
+                        tracing::info!(subscription = %sub_id, "notification withheld: the owner may see none of its entities");
+                        let now = now_timestamp();
+                        let s = sub_id.to_string();
+                        let seq = head_seq;
+                        let r = state
+                            .write_unguarded(tenant, move |tx| {
+                                Ok(tx.record_delivery(&s, seq, &Delivery::Discard, &now)?)
+                            })
+                            .await;
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "recording a delivery failed");
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "deciding a notification's release failed");
+                        return;
+                    }
+                };
                 let previous = last_sent.lock().ok().and_then(|m| m.get(&key).copied());
                 if let (Some(secs), Some(at)) = (sub.throttling, previous) {
                     tokio::time::sleep_until(at + Duration::from_secs(secs)).await;
@@ -182,9 +208,9 @@ async fn drain(
             }
         };
         let failed = matches!(outcome, Delivery::Failed { .. });
-        let (s, seq) = (sub_id.to_string(), head.seq);
+        let (s, seq) = (sub_id.to_string(), head_seq);
         let now = now_timestamp();
-        let record = state.write(tenant, move |tx| Ok(tx.record_delivery(&s, seq, &outcome, &now)?)).await;
+        let record = state.write_unguarded(tenant, move |tx| Ok(tx.record_delivery(&s, seq, &outcome, &now)?)).await;
         if let Err(e) = record {
             tracing::error!(error = %e, "recording a delivery failed");
             return;
@@ -193,6 +219,33 @@ async fn drain(
             return;
         }
     }
+}
+
+/// The queued item restricted to what the subscription's owner may read now (`None`:
+/// nothing), with the decisions audited before anything is sent.
+async fn release_to_owner(
+    state: &ApiState,
+    tenant: &str,
+    sub: &Subscription,
+    mut item: OutboxItem,
+) -> Result<Option<OutboxItem>, crate::ApiError> {
+    let t = tenant.to_string();
+    let policy = state.read(move |s| s.policy(&t)).await?;
+    let access = crate::access::Access::of_owner(sub.owner.as_ref(), tenant, policy, state.config.dev_open_access);
+    let now = chrono::Utc::now();
+    let (mut audits, mut provisions, mut released) = (Vec::new(), Vec::new(), Vec::new());
+    for e in std::mem::take(&mut item.entities) {
+        let v = access.decide(e, now);
+        audits.extend(v.audit);
+        provisions.extend(v.provision);
+        released.extend(v.released);
+    }
+    crate::access::record(state, tenant, audits, provisions).await?;
+    if released.is_empty() {
+        return Ok(None);
+    }
+    item.entities = released;
+    Ok(Some(item))
 }
 
 /// Queues periodic notifications (`timeInterval`): every matching entity, in one
@@ -247,8 +300,9 @@ async fn enqueue_periodic(state: &ApiState, tenant: &str, sub: &Arc<Subscription
                     ..Default::default()
                 };
                 for e in store.query(&t, &q)?.entities {
+                    // Whole entities: the delivery decides and projects them.
                     if s.selects(&e) && !found.iter().any(|f| f.id == e.id) {
-                        found.push(s.project(&e));
+                        found.push(e);
                     }
                 }
             }
@@ -259,7 +313,7 @@ async fn enqueue_periodic(state: &ApiState, tenant: &str, sub: &Arc<Subscription
         return Ok(());
     }
     let id = sub.id.clone();
-    state.write(tenant, move |tx| Ok(tx.enqueue_notification(&id, "timeInterval", &entities)?)).await
+    state.write_unguarded(tenant, move |tx| Ok(tx.enqueue_notification(&id, "timeInterval", &entities)?)).await
 }
 
 /// The stable id of a notification (the same on every retry).

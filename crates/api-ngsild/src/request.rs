@@ -2,8 +2,8 @@
 //! (ETSI GS CIM 009 §6.3.4 and §6.3.6), the user `@context`, the JSON body, the query
 //! string — and building responses in the representation the client accepts.
 //!
-//! [`Ngsi`] is an axum extractor; it is the place where an authentication and consent
-//! layer will attach the caller's identity.
+//! [`Ngsi`] is an axum extractor; it authenticates the caller and loads the tenant's
+//! policy ([`crate::access::Access`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -44,22 +44,20 @@ pub struct Ngsi {
     pub link_context: Option<String>,
     /// The request body's media type, if it has a body.
     pub content_type: Option<String>,
+    /// The caller and the tenant's policy as of this request.
+    pub access: crate::access::Access,
 }
 
 impl FromRequestParts<ApiState> for Ngsi {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &ApiState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
-        let (tenant, tenant_given) = match headers.get(TENANT_HEADER) {
-            Some(v) => {
-                let t = v.to_str().map_err(|_| bad_data("the NGSILD-Tenant header is not ASCII"))?.trim().to_string();
-                validate_tenant(&t)?;
-                (t, true)
-            }
-            None => (String::new(), false),
-        };
+        let header_tenant = header_tenant(headers)?;
+        let tenant_given = header_tenant.is_some();
+        let (access, tenant) = crate::access::Access::establish(state, headers, header_tenant.as_deref()).await?;
         Ok(Ngsi {
+            access,
             tenant,
             tenant_given,
             accept: negotiate(headers)?,
@@ -69,6 +67,18 @@ impl FromRequestParts<ApiState> for Ngsi {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase()),
         })
+    }
+}
+
+/// The tenant named by the `NGSILD-Tenant` header, if any, validated.
+pub(crate) fn header_tenant(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get(TENANT_HEADER) {
+        Some(v) => {
+            let t = v.to_str().map_err(|_| bad_data("the NGSILD-Tenant header is not ASCII"))?.trim().to_string();
+            validate_tenant(&t)?;
+            Ok(Some(t))
+        }
+        None => Ok(None),
     }
 }
 

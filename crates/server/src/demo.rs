@@ -1,8 +1,11 @@
-//! The demo city (絆川市) and the `@context` documents shipped inside the binary.
+//! The demo city (絆川市) — open data, and a few residents with personal data, parties,
+//! consents and an information-bank delegation — and the `@context` documents shipped
+//! inside the binary.
 
 use std::path::Path;
 
 use kizuna_api_ngsild::ApiState;
+use kizuna_consent::{Category, Classification, ConsentRecord, Delegation, Party};
 use kizuna_ngsild::entity::{now_timestamp, parse_entity};
 use serde_json::Value;
 
@@ -12,6 +15,10 @@ const SHIPPED: &[(&str, &str)] =
 
 /// The demo dataset: normalized NGSI-LD entities, each naming its `@context`.
 const DEMO_CITY: &str = include_str!("../demo/demo-city.json");
+
+/// The demo's people: classification, parties, citizens, consents, a delegation, and
+/// personal entities (blood pressure, a child's position, benefit points).
+const DEMO_PEOPLE: &str = include_str!("../demo/demo-people.json");
 
 /// The tenant the demo goes into (the default tenant).
 pub const DEMO_TENANT: &str = "";
@@ -45,12 +52,68 @@ pub fn contexts_from_dir(dir: &Path) -> Result<Vec<(String, Value)>, String> {
     Ok(out)
 }
 
+/// The demo's policy records, with names expanded by the demo context.
+struct DemoPolicy {
+    classification: Classification,
+    parties: Vec<Party>,
+    consents: Vec<ConsentRecord>,
+    delegations: Vec<Delegation>,
+}
+
+async fn demo_policy(state: &ApiState, people: &Value) -> Result<DemoPolicy, String> {
+    let class = people.get("classification").ok_or("demo people: no classification")?;
+    let ctx = state.contexts.resolve(class.get("@context")).await.map_err(|e| e.to_string())?;
+    let mut classification = Classification::new();
+    for (name, p) in class.get("personal").and_then(Value::as_object).into_iter().flatten() {
+        let category =
+            p.get("category").and_then(Value::as_str).ok_or("demo people: a personal type needs a category")?;
+        classification = classification.with_personal(&ctx.expand(name), Category::parse(category), None);
+    }
+    for name in class.get("public").and_then(Value::as_array).into_iter().flatten() {
+        let name = name.as_str().ok_or("demo people: public types are names")?;
+        classification = classification.with_public(&ctx.expand(name));
+    }
+    let parse = |key: &str| -> Result<Vec<Value>, String> {
+        Ok(people
+            .get(key)
+            .and_then(Value::as_array)
+            .ok_or(format!("demo people: no {key}"))?
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                if key != "parties" {
+                    v["controller"] = Value::String(DEMO_TENANT.into());
+                }
+                v
+            })
+            .collect())
+    };
+    Ok(DemoPolicy {
+        classification,
+        parties: decode_all(parse("parties")?).map_err(|e| format!("demo parties: {e}"))?,
+        consents: decode_all(parse("consents")?).map_err(|e| format!("demo consents: {e}"))?,
+        delegations: decode_all(parse("delegations")?).map_err(|e| format!("demo delegations: {e}"))?,
+    })
+}
+
+fn decode_all<T: serde::de::DeserializeOwned>(v: Vec<Value>) -> Result<Vec<T>, serde_json::Error> {
+    v.into_iter().map(serde_json::from_value).collect()
+}
+
 /// Loads the demo city into the default tenant unless its entities are already there.
 pub async fn load(state: &ApiState) -> Result<usize, String> {
     let items: Vec<Value> = serde_json::from_str(DEMO_CITY).map_err(|e| format!("demo dataset: {e}"))?;
     let now = now_timestamp();
     let mut entities = Vec::with_capacity(items.len());
     for item in &items {
+        let ctx = state.contexts.resolve(item.get("@context")).await.map_err(|e| e.to_string())?;
+        let mut e = parse_entity(item, &ctx).map_err(|e| format!("demo entity: {e}"))?;
+        e.stamp_new(&now);
+        entities.push(e);
+    }
+    let people: Value = serde_json::from_str(DEMO_PEOPLE).map_err(|e| format!("demo people: {e}"))?;
+    let policy = demo_policy(state, &people).await?;
+    for item in people.get("entities").and_then(Value::as_array).into_iter().flatten() {
         let ctx = state.contexts.resolve(item.get("@context")).await.map_err(|e| e.to_string())?;
         let mut e = parse_entity(item, &ctx).map_err(|e| format!("demo entity: {e}"))?;
         e.stamp_new(&now);
@@ -63,6 +126,20 @@ pub async fn load(state: &ApiState) -> Result<usize, String> {
             for e in &entities {
                 if tx.insert(e)? {
                     n += 1;
+                }
+            }
+            // The people's records go in with the first load only: a restart must not
+            // undo a withdrawal made while trying the demo.
+            if n > 0 {
+                tx.set_classification(&policy.classification)?;
+                for p in &policy.parties {
+                    tx.put_party(p)?;
+                }
+                for c in &policy.consents {
+                    tx.put_consent(c)?;
+                }
+                for d in &policy.delegations {
+                    tx.put_delegation(d)?;
                 }
             }
             Ok::<usize, kizuna_store::StoreError>(n)

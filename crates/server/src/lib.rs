@@ -11,6 +11,7 @@ pub mod retention;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -40,6 +41,11 @@ pub struct Config {
     pub purge_interval: Duration,
     /// Notification delivery settings.
     pub notifier: kizuna_api_ngsild::NotifierConfig,
+    /// Trust the built-in token issuer (key in `data_dir/keys`), for development and
+    /// the demo. A production site trusts its own identity provider instead.
+    pub builtin_issuer: bool,
+    /// External identity providers whose tokens are accepted.
+    pub trusted_issuers: Vec<kizuna_auth::TrustedIssuer>,
 }
 
 impl Config {
@@ -54,6 +60,8 @@ impl Config {
             retention_file: None,
             purge_interval: Duration::from_secs(60),
             notifier: kizuna_api_ngsild::NotifierConfig::default(),
+            builtin_issuer: true,
+            trusted_issuers: Vec::new(),
         }
     }
 }
@@ -73,6 +81,9 @@ pub enum StartError {
     /// Serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    /// The token issuers could not be set up.
+    #[error("authentication: {0}")]
+    Auth(String),
 }
 
 /// Opens the store and builds the whole HTTP application.
@@ -83,7 +94,21 @@ pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
         local.extend(demo::contexts_from_dir(dir).map_err(StartError::Contexts)?);
     }
     let contexts = ContextStore::new(local, config.fetch_remote_contexts, Duration::from_secs(5));
-    let state = ApiState { store: store.clone(), contexts, config: config.api.clone() };
+    let mut issuers = config.trusted_issuers.clone();
+    let builtin = if config.builtin_issuer {
+        let b = kizuna_auth::BuiltinIssuer::load_or_create(&config.data_dir)
+            .map_err(|e| StartError::Auth(e.to_string()))?;
+        issuers.push(b.trusted());
+        Some(b.jwks_json())
+    } else {
+        None
+    };
+    let verifier = kizuna_auth::Verifier::new(issuers).map_err(|e| StartError::Auth(e.to_string()))?;
+    if let Err(e) = verifier.load().await {
+        // A provider that is down now is retried on its first token.
+        tracing::warn!(error = %e, "loading the identity providers' keys failed");
+    }
+    let state = ApiState { store: store.clone(), contexts, config: config.api.clone(), auth: Arc::new(verifier) };
     if config.demo {
         demo::load(&state).await.map_err(StartError::Demo)?;
     }
@@ -92,11 +117,22 @@ pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
     }
     retention::spawn_purger(store.clone(), config.purge_interval);
     kizuna_api_ngsild::spawn_notifier(state.clone(), config.notifier.clone());
-    let app = Router::new()
-        .route("/health", get(health))
-        .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
-        .nest("/kizuna/v1", kizuna_api_ngsild::admin_router(state));
+    let app =
+        Router::new().route("/health", get(health)).nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone())).nest(
+            "/kizuna/v1",
+            kizuna_api_ngsild::admin_router(state).route("/jwks.json", get(move || jwks(builtin.clone()))),
+        );
     Ok((app, store))
+}
+
+/// `GET /kizuna/v1/jwks.json` — the built-in issuer's public key (404 when it is off),
+/// for relying services that check Kizuna's development tokens themselves.
+async fn jwks(keys: Option<serde_json::Value>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match keys {
+        Some(k) => axum::Json(k).into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// `GET /health` — 200 once the store is open and the routes are in place.

@@ -1,4 +1,5 @@
-//! `kizuna` — the command line: `kizuna serve [--listen ADDR:PORT] [--data DIR] [--demo]`.
+//! `kizuna` — the command line: `kizuna serve [--listen ADDR:PORT] [--data DIR] [--demo]`,
+//! `kizuna token --role ROLE ...` (a development token), `kizuna audit verify --data DIR`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,48 @@ struct Cli {
 enum Command {
     /// Run the server (NGSI-LD API under /ngsi-ld/v1, health at /health).
     Serve(ServeArgs),
+    /// Print a token signed by the built-in issuer (development and the demo).
+    Token(TokenArgs),
+    /// The access log: check its hash chains.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify every tenant's chain; exit 1 naming the first altered, removed or reordered record.
+    Verify {
+        /// Data directory of the server.
+        #[arg(long, env = "KIZUNA_DATA", default_value = "./kizuna-data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// Data directory of the server (holds the built-in issuer's key).
+    #[arg(long, env = "KIZUNA_DATA", default_value = "./kizuna-data")]
+    data: PathBuf,
+    /// Tenant (empty: the default tenant).
+    #[arg(long, default_value = "")]
+    tenant: String,
+    /// Role: tenant-admin, data-holder, service-provider or citizen.
+    #[arg(long)]
+    role: String,
+    /// The party's URN (default: the subject for citizens).
+    #[arg(long)]
+    party: Option<String>,
+    /// For citizens: the person's URN as data subject.
+    #[arg(long)]
+    subject: Option<String>,
+    /// Default purpose of use carried in the token.
+    #[arg(long)]
+    purpose: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -56,12 +99,69 @@ struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// DEVELOPMENT ONLY: anonymous clients may read and write non-personal data, subscribe
+    /// and set retention (personal data still needs credentials and consent).
+    #[arg(long, env = "KIZUNA_DEV_OPEN_ACCESS")]
+    dev_open_access: bool,
+    /// Do not trust the built-in token issuer (production: trust your identity provider).
+    #[arg(long, env = "KIZUNA_NO_BUILTIN_ISSUER")]
+    no_builtin_issuer: bool,
+    /// An external identity provider's issuer (`iss`) whose tokens are accepted.
+    #[arg(long, env = "KIZUNA_OIDC_ISSUER", requires_all = ["oidc_audience", "oidc_jwks"])]
+    oidc_issuer: Option<String>,
+    /// The audience (`aud`) its tokens must carry for Kizuna.
+    #[arg(long, env = "KIZUNA_OIDC_AUDIENCE")]
+    oidc_audience: Option<String>,
+    /// Its JWK Set: an https:// URL or a file path.
+    #[arg(long, env = "KIZUNA_OIDC_JWKS")]
+    oidc_jwks: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Token(args) => token(args),
+        Command::Audit { command: AuditCommand::Verify { data } } => audit_verify(&data),
+    }
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let role: kizuna_consent::Role =
+        serde_json::from_value(serde_json::Value::String(args.role.clone())).map_err(|_| {
+            anyhow::anyhow!("unknown role '{}': use tenant-admin, data-holder, service-provider or citizen", args.role)
+        })?;
+    let issuer = kizuna_auth::BuiltinIssuer::load_or_create(&args.data)?;
+    let token = issuer.issue(&kizuna_auth::TokenRequest {
+        tenant: args.tenant,
+        party: args.party,
+        role,
+        subject: args.subject,
+        purpose: args.purpose,
+        ttl: std::time::Duration::from_secs(args.ttl),
+    })?;
+    println!("{token}");
+    Ok(())
+}
+
+fn audit_verify(data: &std::path::Path) -> anyhow::Result<()> {
+    let store = kizuna_store::Store::open_sqlite(data).with_context(|| format!("opening {}", data.display()))?;
+    let report = store.verify_audit();
+    store.close();
+    let report = report?;
+    for (tenant, records, head) in &report.tenants {
+        let name = if tenant.is_empty() { "(default)" } else { tenant.as_str() };
+        println!("tenant {name}: {records} records, head {head}");
+    }
+    match &report.fault {
+        None => {
+            println!("audit log OK");
+            Ok(())
+        }
+        Some(fault) => {
+            eprintln!("audit log FAILED: {fault}");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -79,6 +179,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.fetch_remote_contexts = !args.offline;
         config.retention_file = args.retention;
         config.purge_interval = std::time::Duration::from_secs(args.purge_interval.max(1));
+        config.api.dev_open_access = args.dev_open_access;
+        if args.dev_open_access {
+            tracing::warn!("--dev-open-access: anonymous clients may read and write non-personal data");
+        }
+        config.builtin_issuer = !args.no_builtin_issuer;
+        if let (Some(issuer), Some(audience), Some(jwks)) = (args.oidc_issuer, args.oidc_audience, args.oidc_jwks) {
+            let keys = if jwks.starts_with("https://") || jwks.starts_with("http://") {
+                kizuna_auth::KeySource::JwksUrl(jwks)
+            } else {
+                kizuna_auth::KeySource::JwksFile(jwks.into())
+            };
+            config.trusted_issuers.push(kizuna_auth::TrustedIssuer { issuer, audience, keys });
+        }
         let (app, store) = build_app(&config).await?;
         let listener =
             tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;

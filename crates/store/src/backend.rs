@@ -1,7 +1,11 @@
 //! The contract every storage backend fulfils. `pub(crate)`: callers use [`crate::Store`].
 
 use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, TemporalEntity, TemporalFilter, Txn, TypeInfo};
-use crate::{OutboxItem, StoredSubscription};
+use crate::{AuditReport, OutboxItem, StoredSubscription};
+use kizuna_consent::{
+    ApiKeyRecord, AuditRecord, ChainHead, Classification, ConsentRecord, Delegation, Party, ProvisionRecord,
+    TenantPolicy, UsageStop,
+};
 use kizuna_ngsild::Entity;
 
 /// Called once the transaction a job ran in has committed (or failed to).
@@ -37,5 +41,36 @@ pub(crate) trait Backend: Send + Sync {
     fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
     fn outbox_head(&self, tenant: &str, sub_id: &str) -> Result<Option<OutboxItem>, StoreError>;
     fn set_outbox_listener(&self, f: std::sync::Arc<dyn Fn() + Send + Sync>);
+    /// The tenant's policy, cached until a write of a record it is built from commits.
+    fn policy(&self, tenant: &str) -> Result<std::sync::Arc<TenantPolicy>, StoreError>;
+    fn party(&self, tenant: &str, id: &str) -> Result<Option<Party>, StoreError>;
+    fn parties(&self, tenant: &str) -> Result<Vec<Party>, StoreError>;
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    fn api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    fn classification(&self, tenant: &str) -> Result<Classification, StoreError>;
+    fn consents_of(&self, tenant: &str, subject: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    fn consent(&self, tenant: &str, id: &str) -> Result<Option<ConsentRecord>, StoreError>;
+    fn consents_by_recipient(&self, tenant: &str, recipient: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    fn delegations_of(&self, tenant: &str, subject: &str) -> Result<Vec<Delegation>, StoreError>;
+    fn delegation(&self, tenant: &str, id: &str) -> Result<Option<Delegation>, StoreError>;
+    fn usage_stops_of(&self, tenant: &str, subject: &str) -> Result<Vec<UsageStop>, StoreError>;
+    fn provisions_of(
+        &self,
+        tenant: &str,
+        subject: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, ProvisionRecord)>, StoreError>;
+    fn audit_of_subject(
+        &self,
+        tenant: &str,
+        subject: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+    fn audit_page(&self, tenant: &str, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    fn audit_tenants(&self) -> Result<Vec<String>, StoreError>;
+    fn audit_heads(&self) -> Result<Vec<ChainHead>, StoreError>;
+    fn verify_audit(&self) -> Result<AuditReport, StoreError>;
     fn close(&self);
 }

@@ -9,11 +9,22 @@
 //! (group commit) and answers each caller only once its commit is durable.
 //!
 //! # Layout
-//! - this file: [`Store`], [`Txn`], [`StoreError`];
+//! - this file: [`Store`], [`Txn`], [`StoreError`], [`AuditReport`];
 //! - `query.rs`: [`EntityQuery`] and its results, discovery rows;
 //! - `backend.rs`: the backend trait;
 //! - `sqlite/`: the embedded SQLite backend (schema and migrations, writer thread,
-//!   query planning with `q` pushdown into the attribute index).
+//!   query planning with `q` pushdown into the attribute index; `sqlite/consent.rs`:
+//!   the consent engine's records, the per-tenant policy cache and the audit chain).
+//!
+//! # Consent records and the access log
+//! The records of [`kizuna_consent`] (parties, API keys, the classification, consents,
+//! delegations, usage stops, provisions) are written through [`Txn`] and read through
+//! [`Store`]. [`Store::policy`] serves a tenant's [`TenantPolicy`] from a cache that
+//! every write of a record it is built from drops after its commit and before that
+//! write is answered, so a withdrawal acknowledged to its caller is seen by the next
+//! decision. [`Txn::append_audit`] links entries into the tenant's hash chain and moves
+//! the chain's head (kept in its own table) in the same transaction;
+//! [`Store::verify_audit`] checks every chain against its head.
 
 mod backend;
 mod notify;
@@ -23,6 +34,12 @@ mod temporal;
 
 use std::path::Path;
 use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kizuna_consent::{
+    ApiKeyRecord, AuditEntry, AuditRecord, ChainError, ChainHead, Classification, ConsentRecord, Delegation, Party,
+    ProvisionRecord, TenantPolicy, UsageStop,
+};
 
 pub use kizuna_ngsild::subscription::Subscription;
 pub use kizuna_ngsild::{Attribute, Entity};
@@ -58,6 +75,35 @@ pub enum StoreError {
     /// The store has been closed (shutdown in progress).
     #[error("the store is closed")]
     Closed,
+    /// A write was asked to store something it must not: a record of another tenant
+    /// (controller, key tenant or audit entry tenant different from the transaction's).
+    #[error("invalid write: {0}")]
+    Invalid(String),
+    /// A write closure (or a [`Txn`] wrapper checking access) refused an operation; the
+    /// message says why. The store never produces it itself: it rolls the job back like
+    /// any other error.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// The outcome of [`Store::verify_audit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Each tenant whose chain verified, in name order: (tenant, number of records,
+    /// hash of the last record — [`kizuna_consent::GENESIS_HASH`] for an empty chain).
+    /// Verification stops at the first fault: tenants after it are not listed.
+    pub tenants: Vec<(String, u64, String)>,
+    /// The first fault found, naming the tenant and the first bad `seq`; `None` if every
+    /// chain verified. `index` is the record's position in its tenant's chain as read in
+    /// `seq` order (from 0). See [`Store::verify_audit`] for how each fault is reported.
+    pub fault: Option<ChainError>,
+}
+
+impl AuditReport {
+    /// Whether every chain verified.
+    pub fn is_ok(&self) -> bool {
+        self.fault.is_none()
+    }
 }
 
 /// Operations available to a write closure, inside one transaction.
@@ -107,6 +153,51 @@ pub trait Txn {
     fn enqueue_notification(&mut self, sub_id: &str, trigger: &str, entities: &[Entity]) -> Result<(), StoreError>;
     /// Records the outcome of delivering outbox item `seq` of subscription `sub_id`.
     fn record_delivery(&mut self, sub_id: &str, seq: i64, outcome: &Delivery, now: &str) -> Result<(), StoreError>;
+
+    // The consent engine's records. Every write of a record a [`TenantPolicy`] is built
+    // from (party, classification, consent, delegation, usage stop) drops the tenant's
+    // cached policy once the transaction has committed, before the write is answered.
+    // None of these writes makes the tenant exist for [`Store::tenant_exists`] (that
+    // stays about entity data).
+
+    /// Stores a party of the tenant's registry, replacing one with the same id.
+    fn put_party(&mut self, p: &Party) -> Result<(), StoreError>;
+    /// Removes a party from the registry; `Ok(false)` if there was none.
+    fn delete_party(&mut self, id: &str) -> Result<bool, StoreError>;
+    /// Stores a new API key record (its secret's SHA-256 only); `Ok(false)` if the id is
+    /// taken (in any tenant: key ids are global). Fails with [`StoreError::Invalid`] if
+    /// `k.tenant` is not the transaction's tenant.
+    fn put_api_key(&mut self, k: &ApiKeyRecord) -> Result<bool, StoreError>;
+    /// Marks the key `id` revoked at `at`; `Ok(false)` if the tenant has no such key or
+    /// it is revoked already.
+    fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Replaces the tenant's classification of entity types.
+    fn set_classification(&mut self, c: &Classification) -> Result<(), StoreError>;
+    /// Stores a consent record, replacing one with the same id (a withdrawal is a put
+    /// with `withdrawn_at` set). Fails with [`StoreError::Invalid`] if its controller is
+    /// not the transaction's tenant.
+    fn put_consent(&mut self, c: &ConsentRecord) -> Result<(), StoreError>;
+    /// Stores a delegation, replacing one with the same id. Fails with
+    /// [`StoreError::Invalid`] if its controller is not the transaction's tenant.
+    fn put_delegation(&mut self, d: &Delegation) -> Result<(), StoreError>;
+    /// Stores a usage stop, replacing the one of the same subject and recipient. Fails
+    /// with [`StoreError::Invalid`] if its controller is not the transaction's tenant.
+    fn put_usage_stop(&mut self, s: &UsageStop) -> Result<(), StoreError>;
+    /// Lifts the usage stop of `subject` against `recipient`; `Ok(false)` if there was none.
+    fn delete_usage_stop(&mut self, subject: &str, recipient: &str) -> Result<bool, StoreError>;
+    /// Records provisions made by the information bank. Fails with
+    /// [`StoreError::Invalid`] if one's controller is not the transaction's tenant.
+    fn add_provisions(&mut self, p: &[ProvisionRecord]) -> Result<(), StoreError>;
+    /// Appends `entries`, in order, to the tenant's audit chain: each is linked after the
+    /// chain's head with [`ChainHead::append`], stored, and the head moves to the last
+    /// one, all in this transaction. Returns the records as stored. Fails with
+    /// [`StoreError::Invalid`] if an entry's tenant is not the transaction's tenant.
+    fn append_audit(&mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Erases the data subject's provision records (their consents, delegations, usage
+    /// stops and audit records stay: they are the legal record); returns how many rows
+    /// were removed. Entities and their history are erased with [`Txn::delete`] and
+    /// [`Txn::delete_history`].
+    fn erase_subject_records(&mut self, subject: &str) -> Result<u64, StoreError>;
 }
 
 /// The storage handle the rest of Kizuna uses. Cheap to clone.
@@ -241,6 +332,139 @@ impl Store {
     /// Calls `f` after every commit that queued notifications (to wake the deliverer).
     pub fn set_outbox_listener(&self, f: std::sync::Arc<dyn Fn() + Send + Sync>) {
         self.backend.set_outbox_listener(f);
+    }
+
+    /// The policy of `tenant` for the decision point: its classification (empty if none
+    /// was set), parties, consents, delegations and usage stops, indexed by subject.
+    /// Served from a per-tenant cache that every write of those records drops before it
+    /// is acknowledged, so the next call after an acknowledged write sees it.
+    pub fn policy(&self, tenant: &str) -> Result<Arc<TenantPolicy>, StoreError> {
+        self.backend.policy(tenant)
+    }
+
+    /// The party `id` of `tenant`'s registry.
+    pub fn party(&self, tenant: &str, id: &str) -> Result<Option<Party>, StoreError> {
+        self.backend.party(tenant, id)
+    }
+
+    /// Every party of `tenant`, in id order.
+    pub fn parties(&self, tenant: &str) -> Result<Vec<Party>, StoreError> {
+        self.backend.parties(tenant)
+    }
+
+    /// The API key record `id` (of any tenant: the record says which). Read from the
+    /// database on every call, so a revocation takes effect on the next request.
+    pub fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.backend.api_key(id)
+    }
+
+    /// Every API key record of `tenant` (revoked ones included), in id order.
+    pub fn api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.backend.api_keys(tenant)
+    }
+
+    /// The classification of `tenant` (empty if none was set).
+    pub fn classification(&self, tenant: &str) -> Result<Classification, StoreError> {
+        self.backend.classification(tenant)
+    }
+
+    /// The consent records of data subject `subject` in `tenant`, in id order.
+    pub fn consents_of(&self, tenant: &str, subject: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.backend.consents_of(tenant, subject)
+    }
+
+    /// The consent record `id` of `tenant`.
+    pub fn consent(&self, tenant: &str, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+        self.backend.consent(tenant, id)
+    }
+
+    /// The consent records naming `recipient` in `tenant`, in id order (the admin and
+    /// provider view).
+    pub fn consents_by_recipient(&self, tenant: &str, recipient: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.backend.consents_by_recipient(tenant, recipient)
+    }
+
+    /// The delegations of data subject `subject` in `tenant`, in id order.
+    pub fn delegations_of(&self, tenant: &str, subject: &str) -> Result<Vec<Delegation>, StoreError> {
+        self.backend.delegations_of(tenant, subject)
+    }
+
+    /// The delegation `id` of `tenant`.
+    pub fn delegation(&self, tenant: &str, id: &str) -> Result<Option<Delegation>, StoreError> {
+        self.backend.delegation(tenant, id)
+    }
+
+    /// The usage stops of data subject `subject` in `tenant`, in recipient order.
+    pub fn usage_stops_of(&self, tenant: &str, subject: &str) -> Result<Vec<UsageStop>, StoreError> {
+        self.backend.usage_stops_of(tenant, subject)
+    }
+
+    /// One page of the provisions made from `subject`'s data in `tenant`, oldest first:
+    /// at most `limit` records with a sequence number above `after_seq`, each with its
+    /// sequence number (pass the last one as `after_seq` for the next page).
+    pub fn provisions_of(
+        &self,
+        tenant: &str,
+        subject: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, ProvisionRecord)>, StoreError> {
+        self.backend.provisions_of(tenant, subject, after_seq, limit)
+    }
+
+    /// One page of the audit records about data subject `subject` in `tenant` (the
+    /// citizen's access log), oldest first: at most `limit` records with `seq` above
+    /// `after_seq`.
+    pub fn audit_of_subject(
+        &self,
+        tenant: &str,
+        subject: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.backend.audit_of_subject(tenant, subject, after_seq, limit)
+    }
+
+    /// One page of `tenant`'s audit chain in `seq` order: at most `limit` records with
+    /// `seq` above `after_seq`.
+    pub fn audit_page(&self, tenant: &str, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.backend.audit_page(tenant, after_seq, limit)
+    }
+
+    /// The tenants with an audit chain (records or a head), in name order.
+    pub fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
+        self.backend.audit_tenants()
+    }
+
+    /// The head of every tenant's audit chain, as stored apart from the log, in tenant order.
+    pub fn audit_heads(&self) -> Result<Vec<ChainHead>, StoreError> {
+        self.backend.audit_heads()
+    }
+
+    /// Verifies every tenant's audit chain (tenants in name order) against its stored
+    /// head, reading the records from their stored JSON in `seq` order, chunk by chunk,
+    /// in one read snapshot. For each record it checks, as [`kizuna_consent::verify`]
+    /// does, that its `seq` follows the previous one ([`ChainFault::Sequence`]), that
+    /// its `prev_hash` links to the previous `hash` ([`ChainFault::PrevHash`]) and that
+    /// its `hash` is [`kizuna_consent::chain`] of its contents ([`ChainFault::Hash`]).
+    /// A row whose `seq` column disagrees with its JSON is a `Sequence` fault; one whose
+    /// JSON is unreadable or whose tenant or hash column disagrees with its JSON is a
+    /// `Hash` fault (the stored record was edited). Then the chain's end is compared with
+    /// the head: records missing at the end (or a head without records) give
+    /// [`ChainFault::Truncated`] naming the first missing `seq`; a last record that is
+    /// not the head, or records without a head, give [`ChainFault::HeadMismatch`] at the
+    /// last record; records beyond the head give it at the first of them.
+    ///
+    /// An unreadable database is an error; a chain that does not verify is a report
+    /// with [`AuditReport::fault`] set.
+    ///
+    /// [`ChainFault::Sequence`]: kizuna_consent::ChainFault::Sequence
+    /// [`ChainFault::PrevHash`]: kizuna_consent::ChainFault::PrevHash
+    /// [`ChainFault::Hash`]: kizuna_consent::ChainFault::Hash
+    /// [`ChainFault::Truncated`]: kizuna_consent::ChainFault::Truncated
+    /// [`ChainFault::HeadMismatch`]: kizuna_consent::ChainFault::HeadMismatch
+    pub fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        self.backend.verify_audit()
     }
 
     /// Finishes queued writes and closes the store; later calls fail with `Closed`.

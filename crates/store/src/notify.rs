@@ -51,9 +51,9 @@ pub struct OutboxItem {
     pub sub_id: String,
     /// Why it fired (`entityCreated`, `attributeUpdated`, ...).
     pub trigger: String,
-    /// The entities to notify: as they were after the change (before, for a deletion),
-    /// already restricted to the subscription's notification attributes; several for a
-    /// periodic notification.
+    /// The entities to notify: whole, as they were after the change (before, for a
+    /// deletion); several for a periodic notification. The deliverer decides what the
+    /// owner may see and applies the subscription's attribute projection.
     pub entities: Vec<Entity>,
     /// When the change happened (Unix ms).
     pub created_ms: i64,

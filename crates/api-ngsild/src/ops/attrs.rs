@@ -55,7 +55,7 @@ pub(crate) async fn append(
     };
     let now = now_timestamp();
     let out = st
-        .write(&req.tenant, move |tx| {
+        .write(&req, move |tx| {
             let mut e = tx.get(&id)?.ok_or_else(|| not_found(&id))?;
             for t in new_types.into_iter().flatten() {
                 if !e.types.contains(&t) {
@@ -87,7 +87,7 @@ pub(crate) async fn update(
     let attrs = parse_attributes(&json, &ctx)?;
     let now = now_timestamp();
     let out = st
-        .write(&req.tenant, move |tx| {
+        .write(&req, move |tx| {
             let mut e = tx.get(&id)?.ok_or_else(|| not_found(&id))?;
             let out = e.update_attrs(attrs, &now);
             if !out.updated.is_empty() {
@@ -114,7 +114,7 @@ pub(crate) async fn patch_attr(
     let (json, ctx) = req.body(&st, &body, true).await?;
     let name = ctx.expand(&attr);
     let now = now_timestamp();
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         let mut e = tx.get(&id)?.ok_or_else(|| not_found(&id))?;
         let dataset = json.get("datasetId").and_then(Value::as_str);
         let kind = e
@@ -154,7 +154,7 @@ pub(crate) async fn replace_attr(
     let attrs: BTreeMap<String, Vec<Attribute>> = parse_attributes(&Value::Object(wrapped), &ctx)?;
     let name = ctx.expand(&attr);
     let now = now_timestamp();
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         let mut e = tx.get(&id)?.ok_or_else(|| not_found(&id))?;
         if !e.attrs.contains_key(&name) {
             return Err(ApiError::Ngsi(NgsiError::not_found(format!("entity '{id}' has no attribute '{attr}'"))));
@@ -193,7 +193,7 @@ pub(crate) async fn delete_attr(
     let ctx = req.context(&st).await?;
     let name = ctx.expand(&attr);
     let now = now_timestamp();
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         let mut e = tx.get(&id)?.ok_or_else(|| not_found(&id))?;
         e.delete_attr(&name, AttrSelector { dataset_id: dataset.as_deref(), delete_all }, &now)
             .map_err(|err| ApiError::Ngsi(NgsiError::not_found(err.detail.replace(&name, &attr))))?;

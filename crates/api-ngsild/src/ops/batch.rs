@@ -126,7 +126,7 @@ pub(crate) async fn create(
     let entities = dedupe(entities, &mut failed);
     let now = now_timestamp();
     let (created, conflicts) = st
-        .write(&req.tenant, move |tx| {
+        .write(&req, move |tx| {
             let mut created = Vec::new();
             let mut conflicts = Vec::new();
             for mut e in entities {
@@ -165,7 +165,7 @@ pub(crate) async fn upsert(
     let now = now_timestamp();
     let update = opts.update;
     let (created, updated) = st
-        .write(&req.tenant, move |tx| {
+        .write(&req, move |tx| {
             let mut created = Vec::new();
             let mut updated = Vec::new();
             for mut e in entities {
@@ -219,7 +219,7 @@ pub(crate) async fn update(
     let entities = dedupe(entities, &mut failed);
     let now = now_timestamp();
     let (updated, not_found) = st
-        .write(&req.tenant, move |tx| {
+        .write(&req, move |tx| {
             let mut updated = Vec::new();
             let mut not_found = Vec::new();
             for e in entities {
@@ -263,7 +263,7 @@ pub(crate) async fn delete(
         }
     }
     let (deleted, not_found) = st
-        .write(&req.tenant, move |tx| {
+        .write(&req, move |tx| {
             let mut deleted = Vec::new();
             let mut not_found = Vec::new();
             for id in ids {

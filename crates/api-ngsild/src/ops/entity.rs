@@ -28,7 +28,7 @@ pub(crate) async fn create(
     let mut e = parse_entity(&json, &ctx)?;
     e.stamp_new(&now_timestamp());
     let id = e.id.clone();
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         if tx.insert(&e)? {
             Ok(())
         } else {
@@ -64,11 +64,21 @@ pub(crate) async fn retrieve(
     let types: Option<Vec<String>> = param(&pairs, "type").map(|t| split_names(t, &ctx)).transpose()?;
     let tenant = req.tenant.clone();
     let lookup = id.clone();
-    let e = st
+    let stored = st
         .read(move |s| s.get(&tenant, &lookup))
         .await?
-        .filter(|e| types.as_ref().is_none_or(|ts| ts.iter().any(|t| e.types.contains(t))))
-        .ok_or_else(|| ApiError::Ngsi(NgsiError::not_found(format!("entity '{id}' not found"))))?;
+        .filter(|e| types.as_ref().is_none_or(|ts| ts.iter().any(|t| e.types.contains(t))));
+    // A withheld entity answers exactly like a missing one (see `access`).
+    let verdict = stored.map(|e| req.access.decide(e, chrono::Utc::now()));
+    let e = match verdict {
+        Some(v) => {
+            crate::access::record(&st, &req.tenant, v.audit.into_iter().collect(), v.provision.into_iter().collect())
+                .await?;
+            v.released
+        }
+        None => None,
+    }
+    .ok_or_else(|| ApiError::Ngsi(NgsiError::not_found(format!("entity '{id}' not found"))))?;
     let ro = RenderOptions {
         format: opts.format(),
         sys_attrs: opts.sys_attrs,
@@ -118,7 +128,7 @@ pub(crate) async fn replace(
     }
     let new = parse_entity(&json, &ctx)?;
     let now = now_timestamp();
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         let mut e = tx.get(&id)?.ok_or_else(|| not_found(&id))?;
         e.replace_with(new, &now);
         tx.update(&e)?;
@@ -152,7 +162,7 @@ pub(crate) async fn merge(
         None => None,
     };
     let now = now_timestamp();
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         let mut e = tx.get(&id)?.ok_or_else(|| not_found(&id))?;
         if let Some(ts) = new_types {
             for t in ts {
@@ -209,7 +219,7 @@ pub(crate) async fn delete(
     req.require_tenant(&st)?;
     let ctx = req.context(&st).await?;
     let types: Option<Vec<String>> = param(&pairs, "type").map(|t| split_names(t, &ctx)).transpose()?;
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         // With `type`, only an entity of that type is deleted (as GET with `type` finds it).
         let found = tx.get(&id)?.filter(|e| types.as_ref().is_none_or(|ts| ts.iter().any(|t| e.types.contains(t))));
         if found.is_some() && tx.delete(&id)? {

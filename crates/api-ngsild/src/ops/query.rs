@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::body_bytes;
 use super::entity::split_names;
+use crate::access::{self, Ledger};
 use crate::error::{bad_data, ApiError};
 use crate::request::{allow_params, bool_param, param, query_pairs, usize_param, MediaType, Ngsi, Options};
 use crate::ApiState;
@@ -248,7 +249,12 @@ async fn run_query(
     req.require_tenant(st)?;
     let projection = if q.attrs.is_empty() { None } else { Some(q.attrs.clone()) };
     let tenant = req.tenant.clone();
+    let ledger = Ledger::default();
+    let mut q = q;
+    q.gate = Some(req.access.gate(&q, &ledger));
     let result = st.read(move |s| s.query(&tenant, &q)).await?;
+    let (audits, provisions) = ledger.settle(result.entities.iter().map(|e| e.id.as_str()));
+    access::record(st, &req.tenant, audits, provisions).await?;
     let ro = RenderOptions { format: opts.format(), sys_attrs: opts.sys_attrs, attrs: projection.as_deref(), lang };
     let body = if req.accept == MediaType::GeoJson {
         let geometry_property = ctx.expand(param(pairs, "geometryProperty").unwrap_or("location"));

@@ -117,8 +117,10 @@ pub(crate) async fn create(
     let now = now_timestamp();
     sub.created_at = Some(now.clone());
     sub.modified_at = Some(now);
+    // Notifications carry only what the owner may read, decided at each delivery.
+    sub.owner = Some(req.access.owner());
     let id = sub.id.clone();
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         if tx.insert_subscription(&sub)? {
             Ok(())
         } else {
@@ -149,7 +151,12 @@ pub(crate) async fn retrieve(
     let ctx = req.context(&st).await?;
     let tenant = req.tenant.clone();
     let lookup = id.clone();
-    let s = st.read(move |s| s.subscription(&tenant, &lookup)).await?.ok_or_else(|| not_found(&id))?;
+    // Another caller's subscription answers like a missing one.
+    let s = st
+        .read(move |s| s.subscription(&tenant, &lookup))
+        .await?
+        .filter(|s| req.access.may_manage(&s.sub))
+        .ok_or_else(|| not_found(&id))?;
     Ok(req.respond(StatusCode::OK, render(&s, &ctx, st.config.max_failures)))
 }
 
@@ -169,7 +176,8 @@ pub(crate) async fn list(State(st): State<ApiState>, req: Ngsi, RawQuery(raw): R
     req.require_tenant(&st)?;
     let ctx = req.context(&st).await?;
     let tenant = req.tenant.clone();
-    let all = st.read(move |s| s.subscriptions(&tenant)).await?;
+    let mut all = st.read(move |s| s.subscriptions(&tenant)).await?;
+    all.retain(|s| req.access.may_manage(&s.sub));
     let total = all.len();
     let page: Vec<Value> =
         all.iter().skip(offset).take(limit).map(|s| render(s, &ctx, st.config.max_failures)).collect();
@@ -199,7 +207,7 @@ pub(crate) async fn update(
             return Err(bad_data(format!("the body's id '{b}' differs from the URL's '{id}'")));
         }
     }
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         let mut sub = tx.get_subscription(&id)?.ok_or_else(|| not_found(&id))?;
         let mut json = json;
         if masked_secret(&json) {
@@ -229,6 +237,6 @@ pub(crate) async fn delete(
     allow_params(&query_pairs(raw.as_deref())?, &[])?;
     path_id(&id)?;
     req.require_tenant(&st)?;
-    st.write(&req.tenant, move |tx| if tx.delete_subscription(&id)? { Ok(()) } else { Err(not_found(&id)) }).await?;
+    st.write(&req, move |tx| if tx.delete_subscription(&id)? { Ok(()) } else { Err(not_found(&id)) }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -362,9 +362,27 @@ pub(crate) async fn retrieve(
     let ctx = req.context(&st).await?;
     let p = temporal_params(&pairs, &ctx)?;
     let tenant = req.tenant.clone();
-    let filter = p.filter.clone();
+    let mut filter = p.filter.clone();
+    let extras = with_subject_attrs(&mut filter, &req.access);
     let lookup = id.clone();
-    let te = st.read(move |s| s.temporal_entity(&tenant, &lookup, &filter)).await?.ok_or_else(|| not_found(&id))?;
+    let stored = st.read(move |s| s.temporal_entity(&tenant, &lookup, &filter)).await?;
+    // A withheld entity answers exactly like a missing one (see `access`).
+    let mut te = match stored {
+        Some(mut te) => {
+            let v = req.access.decide(te.entity, chrono::Utc::now());
+            crate::access::record(&st, &req.tenant, v.audit.into_iter().collect(), v.provision.into_iter().collect())
+                .await?;
+            match v.released {
+                Some(e) => {
+                    te.entity = e;
+                    te
+                }
+                None => return Err(not_found(&id)),
+            }
+        }
+        None => return Err(not_found(&id)),
+    };
+    strip_extras(&mut te, &extras);
     let resp = req.respond(StatusCode::OK, render_temporal(&te, &p, &ctx));
     Ok(with_range(resp, &te.truncated, first_instance_ms(&te, p.filter.timeproperty)))
 }
@@ -397,8 +415,17 @@ pub(crate) async fn query(
     }
     req.require_tenant(&st)?;
     let tenant = req.tenant.clone();
-    let filter = p.filter.clone();
-    let (page, total) = st.read(move |s| s.temporal_query(&tenant, &q, &filter)).await?;
+    let mut filter = p.filter.clone();
+    let extras = with_subject_attrs(&mut filter, &req.access);
+    let ledger = crate::access::Ledger::default();
+    let mut q = q;
+    q.gate = Some(req.access.gate(&q, &ledger));
+    let (mut page, total) = st.read(move |s| s.temporal_query(&tenant, &q, &filter)).await?;
+    let (audits, provisions) = ledger.settle(page.iter().map(|te| te.entity.id.as_str()));
+    crate::access::record(&st, &req.tenant, audits, provisions).await?;
+    for te in &mut page {
+        strip_extras(te, &extras);
+    }
     let body: Vec<Value> = page.iter().map(|te| render_temporal(te, &p, &ctx)).collect();
     let truncated: Vec<kizuna_store::Truncation> = page.iter().flat_map(|te| te.truncated.clone()).collect();
     let first = page.iter().filter_map(|te| first_instance_ms(te, p.filter.timeproperty)).min();
@@ -409,6 +436,25 @@ pub(crate) async fn query(
         }
     }
     Ok(resp)
+}
+
+/// When a temporal read selects attributes, the relationships naming data subjects are
+/// read too (the consent decision needs them); returns those added, to strip after.
+fn with_subject_attrs(filter: &mut kizuna_store::TemporalFilter, access: &crate::access::Access) -> Vec<String> {
+    if filter.attrs.is_empty() {
+        return Vec::new();
+    }
+    let extras: Vec<String> =
+        access.subject_relationships().into_iter().filter(|r| !filter.attrs.contains(r)).collect();
+    filter.attrs.extend(extras.iter().cloned());
+    extras
+}
+
+fn strip_extras(te: &mut TemporalEntity, extras: &[String]) {
+    for x in extras {
+        te.entity.attrs.remove(x);
+        te.truncated.retain(|t| &t.attr != x);
+    }
 }
 
 /// Stamps temporal instances: recording time now, unless the client gave none at all.
@@ -442,7 +488,7 @@ pub(crate) async fn create(
     stamp_instances(&mut attrs, &now_timestamp());
     let id = shell.id.clone();
     let created = st
-        .write(&req.tenant, move |tx| {
+        .write(&req, move |tx| {
             let existed = tx.temporal_types(&shell.id)?.is_some();
             tx.append_history(&shell.id, &shell.types, &attrs)?;
             Ok(!existed)
@@ -476,7 +522,7 @@ pub(crate) async fn append(
         return Err(bad_data("the body holds no attribute instances"));
     }
     stamp_instances(&mut attrs, &now_timestamp());
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         let types = tx.temporal_types(&id)?.ok_or_else(|| not_found(&id))?;
         tx.append_history(&id, &types, &attrs)?;
         Ok(())
@@ -495,7 +541,7 @@ pub(crate) async fn delete(
     allow_params(&query_pairs(raw.as_deref())?, &[])?;
     path_id(&id)?;
     req.require_tenant(&st)?;
-    st.write(&req.tenant, move |tx| if tx.delete_history(&id)? { Ok(()) } else { Err(not_found(&id)) }).await?;
+    st.write(&req, move |tx| if tx.delete_history(&id)? { Ok(()) } else { Err(not_found(&id)) }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -516,7 +562,7 @@ pub(crate) async fn delete_attr(
     let dataset = param(&pairs, "datasetId").map(str::to_string);
     let ctx = req.context(&st).await?;
     let name = ctx.expand(&attr);
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         tx.temporal_types(&id)?.ok_or_else(|| not_found(&id))?;
         let n = tx.delete_attr_history(&id, &name, dataset.as_deref(), all)?;
         if n == 0 {
@@ -570,7 +616,7 @@ pub(crate) async fn patch_instance(
     }
     updated.sub.extend(fragment.sub);
     updated.modified_at = Some(now_timestamp());
-    let ok = st.write(&req.tenant, move |tx| Ok(tx.replace_instance(&id, &name, &instance, &updated)?)).await?;
+    let ok = st.write(&req, move |tx| Ok(tx.replace_instance(&id, &name, &instance, &updated)?)).await?;
     if !ok {
         return Err(bad_data("the instance changed while being updated; try again"));
     }
@@ -590,7 +636,7 @@ pub(crate) async fn delete_instance(
     req.require_tenant(&st)?;
     let ctx = req.context(&st).await?;
     let name = ctx.expand(&attr);
-    st.write(&req.tenant, move |tx| {
+    st.write(&req, move |tx| {
         if tx.delete_instance(&id, &name, &instance)? {
             Ok(())
         } else {
@@ -630,7 +676,7 @@ pub(crate) async fn set_retention(
         .ok_or_else(|| bad_data("the body needs \"keep\": an ISO 8601 duration"))?;
     let ms = parse_duration_ms(keep)?;
     let iri = ctx.expand(&ty);
-    st.write(&req.tenant, move |tx| Ok(tx.set_retention(&iri, Some((ms / 1000).max(1) as u64))?)).await?;
+    st.write(&req, move |tx| Ok(tx.set_retention(&iri, Some((ms / 1000).max(1) as u64))?)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -643,7 +689,7 @@ pub(crate) async fn delete_retention(
     validate_attr_name(&ty)?;
     let ctx = req.context(&st).await?;
     let iri = ctx.expand(&ty);
-    st.write(&req.tenant, move |tx| Ok(tx.set_retention(&iri, None)?)).await?;
+    st.write(&req, move |tx| Ok(tx.set_retention(&iri, None)?)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use axum::Router;
 use kizuna_api_ngsild::{ApiConfig, ApiState, ContextStore};
+use kizuna_auth::{BuiltinIssuer, TokenRequest, Verifier};
+use kizuna_consent::Role;
 use kizuna_store::Store;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
@@ -46,11 +48,20 @@ pub struct Setup {
     pub fetch_remote: bool,
     /// API limits.
     pub config: ApiConfig,
+    /// Run with the development setting (anonymous callers may read and write
+    /// non-personal data): the broker-conformance tests use it; the access tests do not.
+    pub open: bool,
 }
 
 impl Default for Setup {
     fn default() -> Setup {
-        Setup { dir: None, local_contexts: demo_contexts(), fetch_remote: false, config: ApiConfig::default() }
+        Setup {
+            dir: None,
+            local_contexts: demo_contexts(),
+            fetch_remote: false,
+            config: ApiConfig::default(),
+            open: true,
+        }
     }
 }
 
@@ -66,6 +77,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub store: Store,
     pub dir: Arc<TempDir>,
+    /// The built-in token issuer the server trusts.
+    pub issuer: Arc<BuiltinIssuer>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -80,7 +93,10 @@ impl TestServer {
         let dir = setup.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("tempdir")));
         let store = Store::open_sqlite(dir.path()).expect("open store");
         let contexts = ContextStore::new(setup.local_contexts, setup.fetch_remote, Duration::from_secs(2));
-        let state = ApiState { store: store.clone(), contexts, config: setup.config };
+        let issuer = Arc::new(BuiltinIssuer::load_or_create(dir.path()).expect("built-in issuer"));
+        let auth = Arc::new(Verifier::new(vec![issuer.trusted()]).expect("verifier"));
+        let config = ApiConfig { dev_open_access: setup.open, ..setup.config };
+        let state = ApiState { store: store.clone(), contexts, config, auth };
         let app = Router::new()
             .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
             .nest("/kizuna/v1", kizuna_api_ngsild::admin_router(state));
@@ -102,6 +118,7 @@ impl TestServer {
             client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
             store,
             dir,
+            issuer,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -118,6 +135,20 @@ impl TestServer {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.close()).await.expect("close store");
         self.dir.clone()
+    }
+
+    /// A token from the built-in issuer for `role` in `tenant` (party and subject as given).
+    pub fn token(&self, tenant: &str, role: Role, party: Option<&str>, subject: Option<&str>) -> String {
+        self.issuer
+            .issue(&TokenRequest {
+                tenant: tenant.to_string(),
+                party: party.map(str::to_string),
+                role,
+                subject: subject.map(str::to_string),
+                purpose: None,
+                ttl: Duration::from_secs(600),
+            })
+            .expect("issue a token")
     }
 
     /// The absolute URL of an API path (`/entities` → `http://.../ngsi-ld/v1/entities`).
@@ -370,4 +401,44 @@ pub async fn unreachable_url() -> String {
     let addr = l.local_addr().expect("addr");
     drop(l);
     format!("http://{addr}/context.jsonld")
+}
+
+// Access-control helpers (tests/access.rs, tests/consent_leaks.rs).
+
+impl Call {
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Call {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    /// The purpose of use, in the `Kizuna-Purpose` header.
+    pub fn purpose(self, purpose: &str) -> Call {
+        self.header(kizuna_api_ngsild::PURPOSE_HEADER, purpose)
+    }
+}
+
+impl TestServer {
+    /// Starts notification delivery from this server's outbox, as `kizuna::run` does
+    /// (`open`: the development setting, as in [`Setup::open`]). Call once per server.
+    pub fn spawn_notifier(&self, open: bool) {
+        let auth = Arc::new(Verifier::new(vec![self.issuer.trusted()]).expect("verifier"));
+        let contexts = ContextStore::new(demo_contexts(), false, Duration::from_secs(2));
+        let config = ApiConfig { dev_open_access: open, ..ApiConfig::default() };
+        let state = ApiState { store: self.store.clone(), contexts, config, auth };
+        kizuna_api_ngsild::spawn_notifier(state, kizuna_api_ngsild::NotifierConfig::default());
+    }
+
+    /// Runs a write transaction on the live store in `tenant` (on a blocking thread),
+    /// panicking if it fails: for setting up policy records.
+    pub async fn store_write<F>(&self, tenant: &str, f: F)
+    where
+        F: FnOnce(&mut dyn kizuna_store::Txn) -> Result<(), kizuna_store::StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        let tenant = tenant.to_string();
+        tokio::task::spawn_blocking(move || store.write(&tenant, f))
+            .await
+            .expect("store write task")
+            .expect("store write");
+    }
 }

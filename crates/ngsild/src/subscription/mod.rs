@@ -251,6 +251,10 @@ pub struct Subscription {
     pub created_at: Option<String>,
     /// `modifiedAt` (system, set by the caller).
     pub modified_at: Option<String>,
+    /// Who created the subscription (opaque to this crate; set by the caller): the
+    /// identity notifications are released to, decided again at each delivery. Stored
+    /// (as `kizunaOwner`), never rendered.
+    pub owner: Option<Value>,
 }
 
 impl Subscription {
@@ -379,6 +383,9 @@ impl Subscription {
     pub fn to_storage_json(&self) -> Map<String, Value> {
         let core = Context::core();
         let mut out = self.to_json(&core);
+        if let Some(owner) = &self.owner {
+            out.insert("kizunaOwner".into(), owner.clone());
+        }
         if let Some(q) = &self.q {
             if let Ok(raw) = Query::parse(&q.text) {
                 let (mut short, mut long) = (Vec::new(), Vec::new());

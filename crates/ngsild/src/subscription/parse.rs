@@ -148,6 +148,7 @@ impl Subscription {
         next.id = self.id.clone();
         next.created_at = self.created_at.clone();
         next.modified_at = self.modified_at.clone();
+        next.owner = self.owner.clone();
         *self = next;
         Ok(())
     }
@@ -157,7 +158,7 @@ fn parse_with(body: &Value, ctx: &Context, id_if_missing: &str, mode: Mode) -> R
     let obj = body.as_object().ok_or_else(|| bad("a subscription must be a JSON object"))?;
     for k in obj.keys() {
         let k = k.as_str();
-        if MEMBERS.contains(&k) || IGNORED.contains(&k) || (mode.restore && k == "qNames") {
+        if MEMBERS.contains(&k) || IGNORED.contains(&k) || (mode.restore && (k == "qNames" || k == "kizunaOwner")) {
             continue;
         }
         if UNSUPPORTED.contains(&k) {
@@ -284,6 +285,7 @@ fn parse_with(body: &Value, ctx: &Context, id_if_missing: &str, mode: Mode) -> R
         jsonld_context,
         created_at,
         modified_at,
+        owner: if mode.restore { obj.get("kizunaOwner").cloned() } else { None },
     })
 }
 

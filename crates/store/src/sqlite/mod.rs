@@ -14,8 +14,12 @@
 //! # Layout
 //! - this file: opening, the writer thread, reads;
 //! - `schema.rs`: versioned migrations;
-//! - `plan.rs`: turning an [`EntityQuery`] into SQL (with `q` pushdown).
+//! - `plan.rs`: turning an [`EntityQuery`] into SQL (with `q` pushdown);
+//! - `consent.rs`: the consent engine's records, the policy cache (dropped for a tenant
+//!   after each commit that changed its policy records, before the writers are
+//!   answered) and the audit chain with its verification.
 
+mod consent;
 mod plan;
 mod schema;
 mod subs;
@@ -33,8 +37,13 @@ use serde_json::Value;
 
 use crate::backend::{Backend, Completion, Job};
 use crate::{
-    AttributeInfo, Delivery, EntityQuery, OutboxItem, QueryResult, StoreError, StoredSubscription, TemporalEntity,
-    TemporalFilter, Txn, TypeInfo,
+    AttributeInfo, AuditReport, Delivery, EntityQuery, OutboxItem, QueryResult, StoreError, StoredSubscription,
+    TemporalEntity, TemporalFilter, Txn, TypeInfo,
+};
+use chrono::{DateTime, Utc};
+use kizuna_consent::{
+    ApiKeyRecord, AuditEntry, AuditRecord, ChainHead, Classification, ConsentRecord, Delegation, Party,
+    ProvisionRecord, TenantPolicy, UsageStop,
 };
 use kizuna_ngsild::subscription::Subscription;
 use kizuna_ngsild::Attribute;
@@ -56,6 +65,7 @@ pub(crate) struct SqliteBackend {
     path: std::path::PathBuf,
     tenants: Arc<RwLock<std::collections::HashSet<String>>>,
     subs: subs::SubCache,
+    policies: consent::PolicyCache,
     listener: Listener,
 }
 
@@ -68,14 +78,15 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "cache_size", -32_000)?; // 32 MB page cache
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // The write path uses ~25 distinct statements; the default cache of 16 would
-    // re-prepare them over and over.
+    // The write path uses ~50 distinct statements (entities, history, subscriptions,
+    // consent records, the audit chain); the default cache of 16 would re-prepare them
+    // over and over.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
 
 /// Prepared statements kept per connection.
-const STATEMENT_CACHE: usize = 64;
+const STATEMENT_CACHE: usize = 96;
 
 impl SqliteBackend {
     pub(crate) fn open(dir: &Path) -> Result<SqliteBackend, StoreError> {
@@ -92,9 +103,14 @@ impl SqliteBackend {
         let tenants = Arc::new(RwLock::new(tenants));
         let cache: subs::SubCache = Arc::new(RwLock::new(subs::load_all(&conn)?));
         let listener: Listener = Arc::new(RwLock::new(None));
+        let policies: consent::PolicyCache = Arc::default();
         let (tx, rx) = mpsc::sync_channel::<Msg>(4096);
-        let shared =
-            Shared { tenants: Arc::clone(&tenants), subs: Arc::clone(&cache), listener: Arc::clone(&listener) };
+        let shared = Shared {
+            tenants: Arc::clone(&tenants),
+            subs: Arc::clone(&cache),
+            policies: Arc::clone(&policies),
+            listener: Arc::clone(&listener),
+        };
         let handle = std::thread::Builder::new()
             .name("kizuna-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, shared))?;
@@ -105,6 +121,7 @@ impl SqliteBackend {
             path,
             tenants,
             subs: cache,
+            policies,
             listener,
         })
     }
@@ -139,6 +156,8 @@ impl SqliteBackend {
 struct Shared {
     tenants: Arc<RwLock<std::collections::HashSet<String>>>,
     subs: subs::SubCache,
+    /// Cached tenant policies, dropped after commits that changed their records.
+    policies: consent::PolicyCache,
     listener: Listener,
 }
 
@@ -172,6 +191,9 @@ fn run_group(conn: &mut Connection, group: Vec<(String, Job)>, shared: &Shared) 
     let mut completions: Vec<Completion> = Vec::with_capacity(group.len());
     let mut new_tenants: Vec<String> = Vec::new();
     let mut subs_changed: Vec<String> = Vec::new();
+    // Tenants whose policy records a job wrote (kept even if the job rolled back:
+    // dropping a cached policy is always safe).
+    let mut policy_changed: Vec<String> = Vec::new();
     let mut enqueued = 0usize;
     let outcome = (|| -> Result<(), StoreError> {
         let tx = conn.transaction()?;
@@ -184,9 +206,13 @@ fn run_group(conn: &mut Connection, group: Vec<(String, Job)>, shared: &Shared) 
                 subs: &shared.subs,
                 enqueued: 0,
                 subs_changed: false,
+                policy_changed: false,
             };
             let (ok, complete) = job(&mut txn);
             let wrote = txn.wrote;
+            if txn.policy_changed && !policy_changed.contains(&tenant) {
+                policy_changed.push(tenant.clone());
+            }
             if ok {
                 enqueued += txn.enqueued;
                 if txn.subs_changed {
@@ -205,6 +231,9 @@ fn run_group(conn: &mut Connection, group: Vec<(String, Job)>, shared: &Shared) 
         tx.commit()?;
         Ok(())
     })();
+    // Committed or not, the cached policies of the tenants whose records were written
+    // are dropped before any writer is answered: the next read loads them afresh.
+    consent::invalidate(&shared.policies, &policy_changed);
     match outcome {
         Ok(()) => {
             for t in subs_changed {
@@ -245,6 +274,8 @@ struct SqliteTxn<'a> {
     enqueued: usize,
     /// Whether this job changed the tenant's subscriptions.
     subs_changed: bool,
+    /// Whether this job wrote a record the tenant's policy is built from.
+    policy_changed: bool,
 }
 
 fn decode(id: &str, doc: &str) -> Result<Entity, StoreError> {
@@ -496,6 +527,61 @@ impl Txn for SqliteTxn<'_> {
     fn record_delivery(&mut self, sub_id: &str, seq: i64, outcome: &Delivery, now: &str) -> Result<(), StoreError> {
         subs::record_delivery(self.conn, self.tenant, sub_id, seq, outcome, now)
     }
+
+    fn put_party(&mut self, p: &Party) -> Result<(), StoreError> {
+        self.policy_changed = true;
+        consent::put_party(self.conn, self.tenant, p)
+    }
+
+    fn delete_party(&mut self, id: &str) -> Result<bool, StoreError> {
+        self.policy_changed = true;
+        consent::delete_party(self.conn, self.tenant, id)
+    }
+
+    fn put_api_key(&mut self, k: &ApiKeyRecord) -> Result<bool, StoreError> {
+        consent::put_api_key(self.conn, self.tenant, k)
+    }
+
+    fn revoke_api_key(&mut self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        consent::revoke_api_key(self.conn, self.tenant, id, at)
+    }
+
+    fn set_classification(&mut self, c: &Classification) -> Result<(), StoreError> {
+        self.policy_changed = true;
+        consent::set_classification(self.conn, self.tenant, c)
+    }
+
+    fn put_consent(&mut self, c: &ConsentRecord) -> Result<(), StoreError> {
+        self.policy_changed = true;
+        consent::put_consent(self.conn, self.tenant, c)
+    }
+
+    fn put_delegation(&mut self, d: &Delegation) -> Result<(), StoreError> {
+        self.policy_changed = true;
+        consent::put_delegation(self.conn, self.tenant, d)
+    }
+
+    fn put_usage_stop(&mut self, s: &UsageStop) -> Result<(), StoreError> {
+        self.policy_changed = true;
+        consent::put_usage_stop(self.conn, self.tenant, s)
+    }
+
+    fn delete_usage_stop(&mut self, subject: &str, recipient: &str) -> Result<bool, StoreError> {
+        self.policy_changed = true;
+        consent::delete_usage_stop(self.conn, self.tenant, subject, recipient)
+    }
+
+    fn add_provisions(&mut self, p: &[ProvisionRecord]) -> Result<(), StoreError> {
+        consent::add_provisions(self.conn, self.tenant, p)
+    }
+
+    fn append_audit(&mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError> {
+        consent::append_audit(self.conn, self.tenant, entries)
+    }
+
+    fn erase_subject_records(&mut self, subject: &str) -> Result<u64, StoreError> {
+        consent::erase_subject(self.conn, self.tenant, subject)
+    }
 }
 
 impl Backend for SqliteBackend {
@@ -664,6 +750,93 @@ impl Backend for SqliteBackend {
         if let Ok(mut l) = self.listener.write() {
             *l = Some(f);
         }
+    }
+
+    fn policy(&self, tenant: &str) -> Result<Arc<TenantPolicy>, StoreError> {
+        match consent::cached(&self.policies, tenant) {
+            (Some(p), _) => Ok(p),
+            (None, generation) => self.with_reader(|c| consent::load(c, &self.policies, tenant, generation)),
+        }
+    }
+
+    fn party(&self, tenant: &str, id: &str) -> Result<Option<Party>, StoreError> {
+        self.with_reader(|c| consent::party(c, tenant, id))
+    }
+
+    fn parties(&self, tenant: &str) -> Result<Vec<Party>, StoreError> {
+        self.with_reader(|c| consent::parties(c, tenant))
+    }
+
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.with_reader(|c| consent::api_key(c, id))
+    }
+
+    fn api_keys(&self, tenant: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.with_reader(|c| consent::api_keys(c, tenant))
+    }
+
+    fn classification(&self, tenant: &str) -> Result<Classification, StoreError> {
+        self.with_reader(|c| consent::classification(c, tenant))
+    }
+
+    fn consents_of(&self, tenant: &str, subject: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.with_reader(|c| consent::consents_of(c, tenant, subject))
+    }
+
+    fn consent(&self, tenant: &str, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+        self.with_reader(|c| consent::consent(c, tenant, id))
+    }
+
+    fn consents_by_recipient(&self, tenant: &str, recipient: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.with_reader(|c| consent::consents_by_recipient(c, tenant, recipient))
+    }
+
+    fn delegations_of(&self, tenant: &str, subject: &str) -> Result<Vec<Delegation>, StoreError> {
+        self.with_reader(|c| consent::delegations_of(c, tenant, subject))
+    }
+
+    fn delegation(&self, tenant: &str, id: &str) -> Result<Option<Delegation>, StoreError> {
+        self.with_reader(|c| consent::delegation(c, tenant, id))
+    }
+
+    fn usage_stops_of(&self, tenant: &str, subject: &str) -> Result<Vec<UsageStop>, StoreError> {
+        self.with_reader(|c| consent::usage_stops_of(c, tenant, subject))
+    }
+
+    fn provisions_of(
+        &self,
+        tenant: &str,
+        subject: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, ProvisionRecord)>, StoreError> {
+        self.with_reader(|c| consent::provisions_of(c, tenant, subject, after_seq, limit))
+    }
+
+    fn audit_of_subject(
+        &self,
+        tenant: &str,
+        subject: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        self.with_reader(|c| consent::audit_of_subject(c, tenant, subject, after_seq, limit))
+    }
+
+    fn audit_page(&self, tenant: &str, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.with_reader(|c| consent::audit_page(c, tenant, after_seq, limit))
+    }
+
+    fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
+        self.with_reader(consent::audit_tenants)
+    }
+
+    fn audit_heads(&self) -> Result<Vec<ChainHead>, StoreError> {
+        self.with_reader(consent::audit_heads)
+    }
+
+    fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        self.with_reader(consent::verify)
     }
 
     fn close(&self) {

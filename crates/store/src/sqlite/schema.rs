@@ -118,6 +118,87 @@ const MIGRATIONS: &[&str] = &[
     // 5: history is read per entity and attribute, where the first index's prefix serves
     // every time property; a second index on recording time only slowed every write.
     "DROP INDEX attr_history_created;",
+    // 6: the consent engine's records and the hash-chained access log. Each record is
+    // stored as its serde JSON (`doc`) beside the columns lookups need.
+    "-- the party registry of each tenant (hospitals, insurers, app vendors, the city)
+     CREATE TABLE parties (
+         tenant TEXT NOT NULL,
+         id TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         PRIMARY KEY (tenant, id)
+     ) WITHOUT ROWID;
+     -- machine credentials, found by their public id; the doc holds the secret's SHA-256 only
+     CREATE TABLE api_keys (
+         id TEXT PRIMARY KEY,
+         tenant TEXT NOT NULL,
+         party TEXT NOT NULL,
+         doc TEXT NOT NULL
+     );
+     CREATE INDEX api_keys_tenant ON api_keys(tenant, id);
+     -- which entity types are personal (category, subject relationship) and which public
+     CREATE TABLE classifications (
+         tenant TEXT PRIMARY KEY,
+         doc TEXT NOT NULL
+     );
+     -- consent records, read per data subject (policy, /me) and per recipient (admin view)
+     CREATE TABLE consents (
+         tenant TEXT NOT NULL,
+         id TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         recipient TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         PRIMARY KEY (tenant, id)
+     );
+     CREATE INDEX consents_subject ON consents(tenant, subject);
+     CREATE INDEX consents_recipient ON consents(tenant, recipient);
+     -- information-bank provision conditions set by data subjects
+     CREATE TABLE delegations (
+         tenant TEXT NOT NULL,
+         id TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         PRIMARY KEY (tenant, id)
+     );
+     CREATE INDEX delegations_subject ON delegations(tenant, subject);
+     -- usage stops: at most one per subject and recipient; lifting one deletes it
+     CREATE TABLE usage_stops (
+         tenant TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         recipient TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         PRIMARY KEY (tenant, subject, recipient)
+     );
+     -- what the information bank provided to whom (the citizen's provision history)
+     CREATE TABLE provisions (
+         seq INTEGER PRIMARY KEY,
+         tenant TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         recipient TEXT NOT NULL,
+         doc TEXT NOT NULL
+     );
+     CREATE INDEX provisions_subject ON provisions(tenant, subject, seq);
+     -- the access log: one hash chain per tenant; doc is the whole AuditRecord, the
+     -- other columns copy its fields for lookups (verification reads doc)
+     CREATE TABLE audit_log (
+         tenant TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         at TEXT NOT NULL,
+         actor TEXT NOT NULL,
+         subject TEXT,
+         resource TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         hash TEXT NOT NULL,
+         PRIMARY KEY (tenant, seq)
+     ) WITHOUT ROWID;
+     CREATE INDEX audit_log_subject ON audit_log(tenant, subject, seq);
+     CREATE INDEX audit_log_actor ON audit_log(tenant, actor, seq);
+     -- each chain's head, kept apart from the log and updated in the transaction of each
+     -- append, so that removing the last records of a chain is detected
+     CREATE TABLE audit_heads (
+         tenant TEXT PRIMARY KEY,
+         seq INTEGER NOT NULL,
+         hash TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.

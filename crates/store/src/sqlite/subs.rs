@@ -144,7 +144,7 @@ pub(crate) fn fire(
         }
         let Some(trigger) = sub.trigger(old, new) else { continue };
         let Some(subject) = new.or(old) else { continue };
-        enqueue(conn, tenant, &sub.id, trigger.as_str(), &[sub.project(subject)], now)?;
+        enqueue(conn, tenant, &sub.id, trigger.as_str(), std::slice::from_ref(subject), now)?;
         n += 1;
     }
     Ok(n)
