@@ -115,8 +115,10 @@ def stop_server(server: Server) -> None:
 
 @pytest.fixture(scope="session")
 def kizuna(tmp_path_factory: pytest.TempPathFactory):
-    """An empty Kizuna server, shared by the whole session (tests use unique ids)."""
-    server = start_server(tmp_path_factory, "kizuna", [])
+    """An empty Kizuna server, shared by the whole session (tests use unique ids), run
+    with the development setting `--dev-open-access` so that the third-party NGSI-LD
+    clients can exercise the broker anonymously (non-personal data only)."""
+    server = start_server(tmp_path_factory, "kizuna", ["--dev-open-access"])
     yield server
     stop_server(server)
 
@@ -140,8 +142,16 @@ def kizuna_restartable(tmp_path_factory: pytest.TempPathFactory):
     """A Kizuna server of the test's own, which the test may `kill -9` and start again
     on the same port and data directory: `server.kill9()`, then `server.restart()`
     (both return the server; `restart` waits for `GET /health` like the other fixtures)."""
-    server = start_server(tmp_path_factory, "kizuna-restartable", [])
-    args = [str(kizuna_bin()), "serve", "--listen", f"{server.host}:{server.port}", "--data", str(server.data_dir)]
+    server = start_server(tmp_path_factory, "kizuna-restartable", ["--dev-open-access"])
+    args = [
+        str(kizuna_bin()),
+        "serve",
+        "--listen",
+        f"{server.host}:{server.port}",
+        "--data",
+        str(server.data_dir),
+        "--dev-open-access",
+    ]
 
     def kill9() -> Server:
         server.proc.kill()  # SIGKILL: no shutdown, no flush

@@ -4,6 +4,7 @@ after "## Tour" runs against a fresh demo server and answers the status written 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -40,9 +41,15 @@ def test_tour_has_commands():
 def test_readme_tour_runs_as_printed(kizuna_demo):
     prelude, commands = tour_commands()
     host = kizuna_demo.base_url.replace("http://", "")
+    # The tour's `KIZUNA="cargo run ..."` is the binary under test, and its tokens are
+    # signed with the key in the demo server's data directory.
+    from conftest import kizuna_bin
+
+    prelude = [f'KIZUNA="{kizuna_bin()}"' if p.startswith("KIZUNA=") else p for p in prelude]
+    env = {**os.environ, "KIZUNA_DATA": str(kizuna_demo.data_dir)}
     for expected, cmd in commands:
         cmd = cmd.replace("localhost:1026", host)
         script = "\n".join(prelude + [cmd + " -o /dev/null -w '%{http_code}'"])
-        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, env=env)
         assert out.returncode == 0, f"{cmd}\n{out.stderr}"
         assert out.stdout.strip().endswith(str(expected)), f"{cmd}\nstatus {out.stdout!r}, expected {expected}"

@@ -237,6 +237,22 @@ impl Access {
         Ok(())
     }
 
+    /// Whether discovery (`/types`, `/attributes`) may show entity type `type_iri` to
+    /// this caller: the tenant admin sees every type; anonymous callers only public types
+    /// (non-personal ones too under the development setting); everyone else the
+    /// non-personal types. Personal types are not listed, so that their entity counts
+    /// say nothing about how many people have, say, a health record. (An attribute's
+    /// entity count still covers every entity that has it.)
+    pub fn may_discover(&self, type_iri: &str) -> bool {
+        let class = &self.policy.classification;
+        match self.request.caller.role {
+            Role::TenantAdmin => true,
+            _ if class.personal.contains_key(type_iri) => false,
+            Role::Anonymous => self.dev_open || class.public.contains(type_iri),
+            _ => true,
+        }
+    }
+
     /// The expanded names of the relationships that name data subjects in this tenant
     /// (`dataSubject` and each personal type's subject relationship): a read that
     /// projects attributes must still fetch them for the decision.

@@ -537,13 +537,12 @@ pub(crate) fn in_force(
 }
 
 impl ConsentRecord {
-    /// Checks the fields a consent needs: id, subject, controller, recipient, at least one
+    /// Checks the fields a consent needs: id, subject, recipient, at least one
     /// purpose, at least one category or type, a notice version, and expiry after grant.
     pub fn validate(&self) -> Result<(), RecordError> {
         let id = &self.id;
         require(id, "id", id.is_empty())?;
         require(id, "subject", self.subject.is_empty())?;
-        require(id, "controller", self.controller.is_empty())?;
         require(id, "recipient", self.recipient.is_empty())?;
         require(id, "purposes", self.purposes.is_empty())?;
         require(id, "categories or types", self.categories.is_empty() && self.types.is_empty())?;
@@ -594,13 +593,12 @@ pub struct Delegation {
 }
 
 impl Delegation {
-    /// Checks the fields a delegation needs: id, subject, controller, at least one
+    /// Checks the fields a delegation needs: id, subject, at least one
     /// category, recipient kind and purpose, a notice version, and expiry after grant.
     pub fn validate(&self) -> Result<(), RecordError> {
         let id = &self.id;
         require(id, "id", id.is_empty())?;
         require(id, "subject", self.subject.is_empty())?;
-        require(id, "controller", self.controller.is_empty())?;
         require(id, "categories", self.categories.is_empty())?;
         require(id, "recipient_kinds", self.recipient_kinds.is_empty())?;
         require(id, "purposes", self.purposes.is_empty())?;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use kizuna_api_ngsild::ApiState;
-use kizuna_consent::{Category, Classification, ConsentRecord, Delegation, Party};
+use kizuna_consent::{Classification, ConsentRecord, Delegation, Party};
 use kizuna_ngsild::entity::{now_timestamp, parse_entity};
 use serde_json::Value;
 
@@ -62,17 +62,7 @@ struct DemoPolicy {
 
 async fn demo_policy(state: &ApiState, people: &Value) -> Result<DemoPolicy, String> {
     let class = people.get("classification").ok_or("demo people: no classification")?;
-    let ctx = state.contexts.resolve(class.get("@context")).await.map_err(|e| e.to_string())?;
-    let mut classification = Classification::new();
-    for (name, p) in class.get("personal").and_then(Value::as_object).into_iter().flatten() {
-        let category =
-            p.get("category").and_then(Value::as_str).ok_or("demo people: a personal type needs a category")?;
-        classification = classification.with_personal(&ctx.expand(name), Category::parse(category), None);
-    }
-    for name in class.get("public").and_then(Value::as_array).into_iter().flatten() {
-        let name = name.as_str().ok_or("demo people: public types are names")?;
-        classification = classification.with_public(&ctx.expand(name));
-    }
+    let classification = crate::classification::from_json(state, class).await.map_err(|e| format!("demo: {e}"))?;
     let parse = |key: &str| -> Result<Vec<Value>, String> {
         Ok(people
             .get(key)

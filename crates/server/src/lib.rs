@@ -4,8 +4,11 @@
 //! # Layout
 //! - this file: [`Config`], [`build_app`], [`run`] (the testable entry point: give it a
 //!   bound listener and a shutdown future);
-//! - `demo.rs`: the demo city and the JSON-LD contexts shipped in the binary.
+//! - `demo.rs`: the demo city and the JSON-LD contexts shipped in the binary;
+//! - `classification.rs`: the `--classification` file;
+//! - `retention.rs`: the `--retention` file and the background purge.
 
+pub mod classification;
 pub mod demo;
 pub mod retention;
 
@@ -37,6 +40,9 @@ pub struct Config {
     pub api: ApiConfig,
     /// A JSON file of retention settings applied at start-up (see [`retention`]).
     pub retention_file: Option<PathBuf>,
+    /// A JSON file of the tenants' data classification applied at start-up (see
+    /// [`classification`]).
+    pub classification_file: Option<PathBuf>,
     /// How often history older than the retention settings is purged.
     pub purge_interval: Duration,
     /// Notification delivery settings.
@@ -58,6 +64,7 @@ impl Config {
             fetch_remote_contexts: true,
             api: ApiConfig::default(),
             retention_file: None,
+            classification_file: None,
             purge_interval: Duration::from_secs(60),
             notifier: kizuna_api_ngsild::NotifierConfig::default(),
             builtin_issuer: true,
@@ -112,16 +119,22 @@ pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
     if config.demo {
         demo::load(&state).await.map_err(StartError::Demo)?;
     }
+    if let Some(file) = &config.classification_file {
+        classification::apply_file(&state, file).await.map_err(StartError::Contexts)?;
+    }
     if let Some(file) = &config.retention_file {
         retention::apply_file(&state, file).await.map_err(StartError::Contexts)?;
     }
     retention::spawn_purger(store.clone(), config.purge_interval);
     kizuna_api_ngsild::spawn_notifier(state.clone(), config.notifier.clone());
-    let app =
-        Router::new().route("/health", get(health)).nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone())).nest(
-            "/kizuna/v1",
-            kizuna_api_ngsild::admin_router(state).route("/jwks.json", get(move || jwks(builtin.clone()))),
-        );
+    let admin = kizuna_api_ngsild::admin_router(state.clone())
+        .merge(kizuna_api_rights::policy_router(state.clone()))
+        .route("/jwks.json", get(move || jwks(builtin.clone())));
+    let app = Router::new()
+        .route("/health", get(health))
+        .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
+        .nest("/kizuna/v1", admin)
+        .nest("/me", kizuna_api_rights::me_router(state));
     Ok((app, store))
 }
 

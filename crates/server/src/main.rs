@@ -93,6 +93,9 @@ struct ServeArgs {
     /// JSON file of history retention settings (per tenant and entity type).
     #[arg(long, env = "KIZUNA_RETENTION")]
     retention: Option<PathBuf>,
+    /// JSON file of the tenants' data classification (which types are personal, public).
+    #[arg(long, env = "KIZUNA_CLASSIFICATION")]
+    classification: Option<PathBuf>,
     /// Seconds between purges of history older than the retention settings.
     #[arg(long, env = "KIZUNA_PURGE_INTERVAL", default_value_t = 60)]
     purge_interval: u64,
@@ -178,6 +181,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.contexts_dir = args.contexts;
         config.fetch_remote_contexts = !args.offline;
         config.retention_file = args.retention;
+        config.classification_file = args.classification;
         config.purge_interval = std::time::Duration::from_secs(args.purge_interval.max(1));
         config.api.dev_open_access = args.dev_open_access;
         if args.dev_open_access {

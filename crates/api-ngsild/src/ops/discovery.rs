@@ -30,7 +30,8 @@ pub(crate) async fn types(
     req.require_tenant(&st)?;
     let ctx = req.context(&st).await?;
     let tenant = req.tenant.clone();
-    let types = st.read(move |s| s.types(&tenant)).await?;
+    let mut types = st.read(move |s| s.types(&tenant)).await?;
+    types.retain(|t| req.access.may_discover(&t.type_iri));
     let body = if details {
         Value::Array(
             types
@@ -66,7 +67,8 @@ pub(crate) async fn type_info(
     let ctx = req.context(&st).await?;
     let iri = ctx.expand(&ty);
     let tenant = req.tenant.clone();
-    let types = st.read(move |s| s.types(&tenant)).await?;
+    let mut types = st.read(move |s| s.types(&tenant)).await?;
+    types.retain(|t| req.access.may_discover(&t.type_iri));
     let t = types
         .into_iter()
         .find(|t| t.type_iri == iri)
@@ -93,7 +95,11 @@ pub(crate) async fn attributes(
     req.require_tenant(&st)?;
     let ctx = req.context(&st).await?;
     let tenant = req.tenant.clone();
-    let attrs = st.read(move |s| s.attributes(&tenant)).await?;
+    let mut attrs = st.read(move |s| s.attributes(&tenant)).await?;
+    for a in &mut attrs {
+        a.type_names.retain(|t| req.access.may_discover(t));
+    }
+    attrs.retain(|a| !a.type_names.is_empty());
     let body = if details {
         Value::Array(attrs.iter().map(|a| attribute_json(a, &ctx)).collect())
     } else {
@@ -125,7 +131,11 @@ pub(crate) async fn attribute_info(
     let ctx = req.context(&st).await?;
     let iri = ctx.expand(&attr);
     let tenant = req.tenant.clone();
-    let attrs = st.read(move |s| s.attributes(&tenant)).await?;
+    let mut attrs = st.read(move |s| s.attributes(&tenant)).await?;
+    for a in &mut attrs {
+        a.type_names.retain(|t| req.access.may_discover(t));
+    }
+    attrs.retain(|a| !a.type_names.is_empty());
     let a = attrs
         .iter()
         .find(|a| a.name == iri)

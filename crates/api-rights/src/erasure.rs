@@ -1,0 +1,151 @@
+//! `/me/erasure`: the right to erasure. `POST` erases everything held about the
+//! citizen that is personal data with them as its one subject; `GET` previews it.
+//!
+//! What is erased, in **one** write transaction:
+//! - each of the citizen's current entities ([`Txn::delete`]) and its recorded history
+//!   ([`Txn::delete_history`]);
+//! - the history of the citizen's entities deleted earlier (history-only entities);
+//! - the citizen's provision records ([`Txn::erase_subject_records`]).
+//!
+//! What is kept, because it is the legal record of what was permitted and done:
+//! consents, delegations, usage stops and the audit log. Each erased entity leaves one
+//! audit record with action `erase` (the tombstone: who, what, when), built with
+//! [`AuditEntry::from_decision`] and appended in the same transaction as the deletions,
+//! so the log can never disagree with what was erased.
+//!
+//! Inside the transaction each entity is read again and re-classified: one that changed
+//! meanwhile (no longer the citizen's alone) is left alone.
+//!
+//! # Layout
+//! - [`preview`] (`GET`), [`erase`] (`POST`), [`KEPT`].
+//!
+//! [`Txn::delete`]: kizuna_store::Txn::delete
+//! [`Txn::delete_history`]: kizuna_store::Txn::delete_history
+//! [`Txn::erase_subject_records`]: kizuna_store::Txn::erase_subject_records
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::Utc;
+use kizuna_api_ngsild::access::Access;
+use kizuna_api_ngsild::{ApiError, ApiState};
+use kizuna_consent::{Action, AuditEntry};
+use serde_json::json;
+
+use crate::common::{json, require_citizen};
+use crate::mine;
+
+/// What an erasure keeps (the legal record).
+pub(crate) const KEPT: &[&str] = &["consents", "delegations", "usage stops", "audit log"];
+
+const KEPT_NOTE: &str = "consents, delegations, usage stops and the audit log are kept: they are the legal record \
+                         of what you permitted and of who accessed your data; the erasure itself is recorded there";
+
+/// Number of provision records about `subject` (all pages). Blocking.
+fn count_provisions(store: &kizuna_store::Store, tenant: &str, subject: &str) -> Result<u64, kizuna_store::StoreError> {
+    let mut n = 0u64;
+    let mut after = 0i64;
+    loop {
+        let page = store.provisions_of(tenant, subject, after, 1000)?;
+        n += page.len() as u64;
+        match page.last() {
+            Some((seq, _)) if page.len() >= 1000 => after = *seq,
+            _ => return Ok(n),
+        }
+    }
+}
+
+/// `GET /me/erasure` — what `POST` would erase now: `{"wouldErase": [ids],
+/// "historyOnly": [ids], "provisions": n, "kept": [...]}`.
+pub(crate) async fn preview(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
+    let me = require_citizen(&access)?;
+    let tenant = access.tenant().to_string();
+    let classification = Arc::new(access.policy.classification.clone());
+    let (h, provisions) = st
+        .read(move |s| {
+            let h = mine::holdings(s, &tenant, &classification, &me)?;
+            let n = count_provisions(s, &tenant, &me)?;
+            Ok((h, n))
+        })
+        .await?;
+    let current: Vec<&str> = h.current.iter().map(|e| e.id.as_str()).collect();
+    let history_only: Vec<&str> = h.history_only.iter().map(|e| e.id.as_str()).collect();
+    Ok(json(
+        StatusCode::OK,
+        json!({
+            "wouldErase": current,
+            "historyOnly": history_only,
+            "provisions": provisions,
+            "kept": KEPT,
+            "note": KEPT_NOTE,
+        }),
+    ))
+}
+
+/// `POST /me/erasure` — erases my personal data (see the module docs): 200
+/// `{"erased": [ids], "historyErased": n, "provisionsErased": n, "kept": [...]}`.
+pub(crate) async fn erase(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
+    let me = require_citizen(&access)?;
+    let tenant = access.tenant().to_string();
+    let classification = Arc::new(access.policy.classification.clone());
+    let (t, c, s) = (tenant.clone(), classification.clone(), me.clone());
+    let h = st.read(move |store| mine::holdings(store, &t, &c, &s)).await?;
+
+    let policy = access.policy.clone();
+    let mut req = access.request.clone();
+    req.action = Action::Erase;
+    let (erased, history_erased, provisions_erased) = st
+        .write_unguarded(&tenant, move |tx| {
+            let now = Utc::now();
+            let mut erased = Vec::new();
+            let mut history_erased = 0u64;
+            let mut audits = Vec::new();
+            for candidate in h.current {
+                let id = candidate.id;
+                // Read again inside the transaction: it may have changed or gone.
+                let Some(e) = tx.get(&id)? else { continue };
+                if !mine::is_of(&classification, &e, &me) {
+                    continue;
+                }
+                let d = policy.decide(&req, &e, now);
+                audits.push(AuditEntry::from_decision(&req, &id, &d, now));
+                if !d.is_allowed() {
+                    continue;
+                }
+                tx.delete(&id)?;
+                if tx.delete_history(&id)? {
+                    history_erased += 1;
+                }
+                erased.push(id);
+            }
+            for probe in h.history_only {
+                // Recreated meanwhile: no longer history only, leave it to the next request.
+                if tx.get(&probe.id)?.is_some() {
+                    continue;
+                }
+                let d = policy.decide(&req, &probe, now);
+                audits.push(AuditEntry::from_decision(&req, &probe.id, &d, now));
+                if d.is_allowed() && tx.delete_history(&probe.id)? {
+                    history_erased += 1;
+                    erased.push(probe.id);
+                }
+            }
+            let provisions_erased = tx.erase_subject_records(&me)?;
+            tx.append_audit(audits)?;
+            Ok((erased, history_erased, provisions_erased))
+        })
+        .await?;
+    tracing::info!(tenant = %tenant, entities = erased.len(), history = history_erased, "erasure at the data subject's request");
+    Ok(json(
+        StatusCode::OK,
+        json!({
+            "erased": erased,
+            "historyErased": history_erased,
+            "provisionsErased": provisions_erased,
+            "kept": KEPT,
+            "note": KEPT_NOTE,
+        }),
+    ))
+}
