@@ -234,11 +234,21 @@ async fn release_to_owner(
     let access = crate::access::Access::of_owner(sub.owner.as_ref(), tenant, policy, state.config.dev_open_access);
     let now = chrono::Utc::now();
     let (mut audits, mut provisions, mut released) = (Vec::new(), Vec::new(), Vec::new());
+    let periodic = sub.is_periodic();
     for e in std::mem::take(&mut item.entities) {
         let v = access.decide(e, now);
         audits.extend(v.audit);
         provisions.extend(v.provision);
-        released.extend(v.released);
+        // The trigger was decided on the whole entity at write time; what fired it must
+        // also hold on what the owner may see, or the notification itself would tell
+        // them something about a withheld attribute (say `q=diastolic>100`).
+        let visible = v.released.filter(|r| {
+            sub.selects(r)
+                && (periodic
+                    || sub.watched_attributes.is_empty()
+                    || sub.watched_attributes.iter().any(|w| r.attrs.contains_key(w)))
+        });
+        released.extend(visible);
     }
     crate::access::record(state, tenant, audits, provisions).await?;
     if released.is_empty() {

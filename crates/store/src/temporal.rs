@@ -48,6 +48,10 @@ pub struct TemporalFilter {
     pub last_n: Option<usize>,
     /// Most instances returned per attribute (the rest is reported as truncated).
     pub instance_limit: usize,
+    /// Attributes the access decision needs whatever the window (the relationships
+    /// naming the data subject): their latest instance per `datasetId` is read apart,
+    /// into [`TemporalEntity::decision_attrs`], ignoring `timerel`, `lastN` and `attrs`.
+    pub decision_attrs: Vec<String>,
 }
 
 /// Instances of one attribute that did not fit the instance limit.
@@ -67,4 +71,26 @@ pub struct TemporalEntity {
     pub entity: kizuna_ngsild::Entity,
     /// Attributes with more instances than the limit.
     pub truncated: Vec<Truncation>,
+    /// The latest instances of [`TemporalFilter::decision_attrs`], whatever the window.
+    pub decision_attrs: std::collections::BTreeMap<String, Vec<kizuna_ngsild::Attribute>>,
+}
+
+impl TemporalEntity {
+    /// The entity the access decision is made on: the selected history, with the
+    /// decision attributes (the data subject) as last recorded, so that a time window
+    /// can neither hide whose data this is nor make it look non-personal.
+    pub fn decision_view(&self) -> kizuna_ngsild::Entity {
+        let mut e = self.entity.clone();
+        for (k, v) in &self.decision_attrs {
+            e.attrs.insert(k.clone(), v.clone());
+        }
+        e
+    }
+
+    /// Keeps only the attributes `released` (what the decision let through of
+    /// [`TemporalEntity::decision_view`]) still has.
+    pub fn restrict_to(&mut self, released: &kizuna_ngsild::Entity) {
+        self.entity.attrs.retain(|k, _| released.attrs.contains_key(k));
+        self.truncated.retain(|t| released.attrs.contains_key(&t.attr));
+    }
 }

@@ -185,6 +185,7 @@ fn temporal_params(pairs: &[(String, String)], ctx: &Context) -> Result<Temporal
             timerel,
             last_n,
             instance_limit: if aggregate.is_some() { 0 } else { INSTANCE_LIMIT },
+            decision_attrs: Vec::new(),
         },
         temporal_values,
         aggregate,
@@ -363,18 +364,18 @@ pub(crate) async fn retrieve(
     let p = temporal_params(&pairs, &ctx)?;
     let tenant = req.tenant.clone();
     let mut filter = p.filter.clone();
-    let extras = with_subject_attrs(&mut filter, &req.access);
+    filter.decision_attrs = req.access.subject_relationships();
     let lookup = id.clone();
     let stored = st.read(move |s| s.temporal_entity(&tenant, &lookup, &filter)).await?;
     // A withheld entity answers exactly like a missing one (see `access`).
-    let mut te = match stored {
+    let te = match stored {
         Some(mut te) => {
-            let v = req.access.decide(te.entity, chrono::Utc::now());
+            let v = req.access.decide(te.decision_view(), chrono::Utc::now());
             crate::access::record(&st, &req.tenant, v.audit.into_iter().collect(), v.provision.into_iter().collect())
                 .await?;
             match v.released {
                 Some(e) => {
-                    te.entity = e;
+                    te.restrict_to(&e);
                     te
                 }
                 None => return Err(not_found(&id)),
@@ -382,7 +383,6 @@ pub(crate) async fn retrieve(
         }
         None => return Err(not_found(&id)),
     };
-    strip_extras(&mut te, &extras);
     let resp = req.respond(StatusCode::OK, render_temporal(&te, &p, &ctx));
     Ok(with_range(resp, &te.truncated, first_instance_ms(&te, p.filter.timeproperty)))
 }
@@ -416,16 +416,13 @@ pub(crate) async fn query(
     req.require_tenant(&st)?;
     let tenant = req.tenant.clone();
     let mut filter = p.filter.clone();
-    let extras = with_subject_attrs(&mut filter, &req.access);
+    filter.decision_attrs = req.access.subject_relationships();
     let ledger = crate::access::Ledger::default();
     let mut q = q;
     q.gate = Some(req.access.gate(&q, &ledger));
-    let (mut page, total) = st.read(move |s| s.temporal_query(&tenant, &q, &filter)).await?;
+    let (page, total) = st.read(move |s| s.temporal_query(&tenant, &q, &filter)).await?;
     let (audits, provisions) = ledger.settle(page.iter().map(|te| te.entity.id.as_str()));
     crate::access::record(&st, &req.tenant, audits, provisions).await?;
-    for te in &mut page {
-        strip_extras(te, &extras);
-    }
     let body: Vec<Value> = page.iter().map(|te| render_temporal(te, &p, &ctx)).collect();
     let truncated: Vec<kizuna_store::Truncation> = page.iter().flat_map(|te| te.truncated.clone()).collect();
     let first = page.iter().filter_map(|te| first_instance_ms(te, p.filter.timeproperty)).min();
@@ -436,25 +433,6 @@ pub(crate) async fn query(
         }
     }
     Ok(resp)
-}
-
-/// When a temporal read selects attributes, the relationships naming data subjects are
-/// read too (the consent decision needs them); returns those added, to strip after.
-fn with_subject_attrs(filter: &mut kizuna_store::TemporalFilter, access: &crate::access::Access) -> Vec<String> {
-    if filter.attrs.is_empty() {
-        return Vec::new();
-    }
-    let extras: Vec<String> =
-        access.subject_relationships().into_iter().filter(|r| !filter.attrs.contains(r)).collect();
-    filter.attrs.extend(extras.iter().cloned());
-    extras
-}
-
-fn strip_extras(te: &mut TemporalEntity, extras: &[String]) {
-    for x in extras {
-        te.entity.attrs.remove(x);
-        te.truncated.retain(|t| &t.attr != x);
-    }
 }
 
 /// Stamps temporal instances: recording time now, unless the client gave none at all.

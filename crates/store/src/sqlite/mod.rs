@@ -698,8 +698,8 @@ impl Backend for SqliteBackend {
                 // The gate sees the temporal entity; attrs, q and geo are then judged over
                 // the released instances in the window.
                 if let Some(g) = &q.gate {
-                    let Some(released) = g.release(te.entity) else { continue };
-                    te.entity = released;
+                    let Some(released) = g.release(te.decision_view()) else { continue };
+                    te.restrict_to(&released);
                 }
                 if !q.content_matches(&te.entity) {
                     continue;

@@ -199,7 +199,37 @@ pub(crate) fn read_entity(
         }
         entity.attrs.insert(attr, instances.into_iter().map(|(_, a)| a).collect());
     }
-    Ok(Some(TemporalEntity { entity, truncated }))
+    let decision_attrs = latest_instances(conn, tenant, id, &f.decision_attrs)?;
+    Ok(Some(TemporalEntity { entity, truncated, decision_attrs }))
+}
+
+/// The latest recorded instance of each of `attrs`, per `datasetId`.
+fn latest_instances(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    attrs: &[String],
+) -> Result<BTreeMap<String, Vec<Attribute>>, StoreError> {
+    let mut out: BTreeMap<String, Vec<Attribute>> = BTreeMap::new();
+    let mut st = conn.prepare_cached(
+        "SELECT doc FROM attr_history WHERE tenant = ?1 AND entity_id = ?2 AND attr = ?3 ORDER BY seq DESC",
+    )?;
+    for attr in attrs {
+        let mut rows = st.query(rusqlite::params![tenant, id, attr])?;
+        let mut latest: Vec<Attribute> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let doc: String = row.get(0)?;
+            let a: Attribute =
+                serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt { id: id.into(), reason: e.to_string() })?;
+            if !latest.iter().any(|l| l.dataset_id == a.dataset_id) {
+                latest.push(a);
+            }
+        }
+        if !latest.is_empty() {
+            out.insert(attr.clone(), latest);
+        }
+    }
+    Ok(out)
 }
 
 /// Ids of temporal entities of `tenant` whose types satisfy the selector, in id order.
