@@ -1221,3 +1221,90 @@ async fn every_personal_decision_is_audited() {
     let (_, n, _) = report.tenants.iter().find(|(name, _, _)| name == t).expect("tenant's chain verified");
     assert_eq!(*n as usize, before.len() + log.len());
 }
+
+/// A receiver on 127.0.0.1:0 answering 500 while `failing` is set (the notification
+/// stays queued and is retried), 204 afterwards; it records what it accepted.
+async fn flaky_receiver(failing: Arc<std::sync::atomic::AtomicBool>) -> (String, Received) {
+    use axum::extract::{Path, State};
+    use std::sync::atomic::Ordering;
+    let got: Received = Arc::new(Mutex::new(Vec::new()));
+    let state = (got.clone(), failing);
+    let app = axum::Router::new()
+        .route(
+            "/{who}",
+            axum::routing::post(
+                |State((got, failing)): State<(Received, Arc<std::sync::atomic::AtomicBool>)>,
+                 Path(who): Path<String>,
+                 body: String| async move {
+                    if failing.load(Ordering::SeqCst) {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+                    got.lock().expect("lock").push((who, v));
+                    axum::http::StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve receiver");
+    });
+    (format!("http://{addr}"), got)
+}
+
+/// A notification already queued (its receiver was failing) when the consent is
+/// withdrawn is not delivered when the receiver comes back: the decision is made at
+/// delivery, and the queued item is discarded.
+#[tokio::test]
+async fn a_notification_queued_before_a_withdrawal_is_not_delivered() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let srv = start().await;
+    srv.spawn_notifier(false);
+    two_patients(&srv, T).await;
+    put_consent(&srv, T, consent("c1", T, ALICE, APP, &["p1"])).await;
+    let failing = Arc::new(AtomicBool::new(true));
+    let (origin, got) = flaky_receiver(failing.clone()).await;
+    let app = who(&srv, T, Role::ServiceProvider, APP, Some("p1"));
+    let adm = admin(&srv, T);
+    let sub = subscribe(&srv, &app, &format!("{origin}/app")).await;
+    let r = adm
+        .on(srv.patch(&format!("/entities/{}/attrs", enc(BP_ALICE))))
+        .json(&json!({"systolic": {"type": "Property", "value": 177, "observedAt": OBSERVED}}))
+        .send()
+        .await;
+    assert_eq!(r.status, 204, "update: {}", r.text);
+    // Queued and failing: wait for the first failed attempt.
+    let start = Instant::now();
+    loop {
+        let r = app.on(srv.get(&format!("/subscriptions/{}", enc(&sub)))).send().await;
+        let s = r.json();
+        if s["notification"]["timesFailed"].as_u64().unwrap_or(0) >= 1 {
+            assert!(s["notification"]["pendingNotifications"].as_u64().unwrap_or(0) >= 1, "nothing queued: {s}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the notification was never attempted: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut withdrawn = consent("c1", T, ALICE, APP, &["p1"]);
+    withdrawn.withdrawn_at = Some(Utc::now());
+    put_consent(&srv, T, withdrawn).await;
+    failing.store(false, Ordering::SeqCst);
+    // The retry comes after the backoff; by then the item must be discarded, unsent.
+    let start = Instant::now();
+    loop {
+        let r = app.on(srv.get(&format!("/subscriptions/{}", enc(&sub)))).send().await;
+        let s = r.json();
+        if s["notification"]["pendingNotifications"].as_u64() == Some(0) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "the queued notification was never processed: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        received(&got, "app", BP_ALICE).is_empty(),
+        "delivered after the withdrawal: {:?}",
+        got.lock().expect("lock")
+    );
+}
