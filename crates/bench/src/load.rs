@@ -157,6 +157,45 @@ where
     Ok(total)
 }
 
+/// Like [`closed_loop`], but each 2xx answer (headers and body) is also given to
+/// `check` after its latency was taken; an `Err` from it counts the request as an error.
+pub async fn closed_loop_checked<F, C>(clients: usize, duration: Duration, make: F, check: C) -> anyhow::Result<Outcome>
+where
+    F: Fn(&mut Rng) -> RequestBuilder + Send + Sync + 'static,
+    C: Fn(&HeaderMap, &Bytes) -> Result<(), String> + Send + Sync + 'static,
+{
+    let (make, check) = (Arc::new(make), Arc::new(check));
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = JoinSet::new();
+    for c in 0..clients {
+        let (make, check) = (Arc::clone(&make), Arc::clone(&check));
+        tasks.spawn(async move {
+            let mut rng = Rng::new(0xC11E_0000 + c as u64);
+            let mut out = Outcome::default();
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let result = fetch(make(&mut rng)).await;
+                let took = t0.elapsed();
+                match result.and_then(|(h, b)| check(&h, &b)) {
+                    Ok(()) => {
+                        out.ok += 1;
+                        out.latencies.push(took);
+                    }
+                    Err(e) => out.record(t0, Err(e)),
+                }
+            }
+            out
+        });
+    }
+    let mut total = Outcome::default();
+    while let Some(done) = tasks.join_next().await {
+        total.merge(done?);
+    }
+    total.elapsed = start.elapsed();
+    Ok(total)
+}
+
 /// Sends the requests made by `make` one after another (one client): `count` of them,
 /// or fewer if `budget` runs out first (at least `min(count, 5)`).
 pub async fn sequential<F>(count: usize, budget: Duration, make: F) -> Outcome

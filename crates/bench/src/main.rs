@@ -3,13 +3,13 @@
 //! something whatever the machine.
 //!
 //! ```text
-//! cargo run --release -p kizuna-bench -- [--only foundation,geo,temporal,subscriptions]
+//! cargo run --release -p kizuna-bench -- [--only foundation,geo,temporal,subscriptions,consent]
 //!     [--entities 100000] [--geo-entities 1000000] [--seconds 5] [--quick]
 //! ```
 //!
 //! Groups (`--only`, comma-separated or repeated; default all): `foundation` (1b,
-//! 2a–2d), `geo` (3a–3c), `temporal` (1c, 4a–4b), `subscriptions` (5a–5c). The
-//! hello-world baseline 1a runs always: every group compares with it.
+//! 2a–2d), `geo` (3a–3c), `temporal` (1c, 4a–4b), `subscriptions` (5a–5c), `consent`
+//! (6a–6c). The hello-world baseline 1a runs always: every group compares with it.
 //!
 //! Everything runs in this one process on one tokio runtime (as many worker threads as
 //! cores), on `127.0.0.1`: the servers are served with `axum::serve` and driven by the
@@ -31,6 +31,12 @@
 //!   on this disk, which a broker cannot reach, only approach.
 //!
 //! # Kizuna (in-process: `kizuna::build_app` + `kizuna::run`, store in a temp dir)
+//! Groups 2–5 send anonymous requests, so their servers run with the development
+//! setting `--dev-open-access` (`config.api.dev_open_access`), which lets anonymous
+//! clients read and write non-personal data — all their data is non-personal — and
+//! keeps their figures comparable with runs made before writes needed credentials.
+//! The consent group (6) runs without it and sends real tokens.
+//!
 //! - **2a — single creates.** `POST /ngsi-ld/v1/entities` of a sensor entity with five
 //!   attributes and a unique id, 64 clients, N seconds, on a fresh store of its own (so
 //!   it does not disturb the data set of 2b–2d). Each answer means a durable commit.
@@ -73,7 +79,38 @@
 //!   updates, against 1a's req/s.
 //! - **5c — write throughput** (`PATCH /attrs`, 64 clients) with 1,000 non-matching
 //!   subscriptions, as a ratio to the same with none (target ≥ 90 %).
+//!
+//! # Consent (`consent.rs`) — the consent gate, with real tokens
+//! One server without `--dev-open-access`; tenants `personal` and `plain` hold the same
+//! 1,000 `Reading` entities (blood pressure, a `patient` relationship to one of 100
+//! persons). In `personal` the classification makes them health data about the patient,
+//! the app `urn:kizuna:party:app` is a registered service provider for
+//! `disease-management`, and all 100 persons consented; in `plain` they are not
+//! personal data. Policy records are written with `Store::write` on the server's own
+//! store; tokens come from the server's built-in issuer.
+//! - **6a — reads under consent.** `GET /entities?type=Reading&limit=100&q=systolic<110`
+//!   (exactly 100 matches, one reading of each person) by the app's service-provider
+//!   token with `Kizuna-Purpose: disease-management`: in `personal` every answer decides
+//!   100 entities and appends 100 audit records durably before it leaves; in `plain`
+//!   the same query decides nothing personal and audits nothing. 16 clients for N
+//!   seconds (`plain` before and after, baseline their mean; target personal ≥ 85 % of
+//!   plain), then one client sequentially (p50/p99). Every answer is checked to hold
+//!   100 entities (else it counts as an error); the first ones in full.
+//! - **6b — audit appends/s.** (i) The records 6a's personal run appended, counted in
+//!   the audit log itself (`Store::audit_page`), per second (it should be req/s × 100).
+//!   (ii) `Store::write(tenant, |tx| tx.append_audit(entries))` with 100 entries per
+//!   write from 8 threads for N seconds, against raw SQLite inserting the same rows
+//!   (JSON and hash precomputed) into a table shaped like Kizuna's `audit_log`, 100 per
+//!   transaction, one connection, Kizuna's pragmas — and, as a second reference, 10,000
+//!   per transaction (the commit's fsync spread thin). Kizuna's group commit merges
+//!   concurrent writes into one commit, so it may beat the 100-per-transaction figure.
+//! - **6c — one decision.** `TenantPolicy::decide` for the app over the 1,000 readings
+//!   in turn, in-process on one thread: decisions/s, and with the `AuditEntry` the gate
+//!   builds. No baseline: it is pure CPU, nothing else to compare with.
+//!
+//! At the end the audit chains are verified (`Store::verify_audit`).
 
+mod consent;
 mod data;
 mod foundation;
 mod geo;
@@ -104,6 +141,8 @@ enum Group {
     Temporal,
     /// 5a–5c: notification latency and rate, write cost of subscriptions.
     Subscriptions,
+    /// 6a–6c: reads of personal data under consent (decided and audited), audit appends, decisions.
+    Consent,
 }
 
 /// Command-line arguments.
@@ -421,6 +460,7 @@ async fn main() -> anyhow::Result<()> {
             Group::Geo => geo::run(&mut cx).await,
             Group::Temporal => temporal::run(&mut cx).await,
             Group::Subscriptions => subs::run(&mut cx).await,
+            Group::Consent => consent::run(&mut cx).await,
         };
         if let Err(e) = result {
             eprintln!("[{name}] FAILED: {e:#}");
@@ -454,6 +494,12 @@ async fn main() -> anyhow::Result<()> {
         );
         println!(
             "       pages are the default 20 entities. The 1a sequential figure is the floor of one HTTP round trip."
+        );
+    }
+    if params.runs(Group::Consent) {
+        println!(
+            "notes: the consent group (6a–6c) runs on a server with real tokens (no --dev-open-access); groups 2–5 \
+             run with --dev-open-access."
         );
     }
     for n in &cx.notes {

@@ -1,5 +1,7 @@
 //! The servers under test, each served in-process on `127.0.0.1:0` by the runtime the
-//! load generator also runs on: the hello-world baseline and Kizuna itself.
+//! load generator also runs on: the hello-world baseline and Kizuna itself (with the
+//! development setting `--dev-open-access` for the groups that send anonymous
+//! requests, without it for the consent group, which sends real tokens).
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
+use kizuna_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -54,13 +57,33 @@ pub async fn hello() -> anyhow::Result<Running> {
     Ok(Running { base, shutdown: Some(tx), task })
 }
 
-/// Kizuna as the binary runs it (`build_app` + `run`), with its store in `dir`.
-/// Remote `@context` fetching is off so that nothing leaves 127.0.0.1 (the benchmark
-/// uses only the core context, which is built in).
+/// Kizuna as the binary runs it (`build_app` + `run`), with its store in `dir`, under
+/// the development setting `--dev-open-access` (`config.api.dev_open_access`):
+/// anonymous clients may read and write non-personal data, which is what the groups
+/// 2–5 do, so that their figures stay comparable with runs made before writes needed
+/// credentials. Remote `@context` fetching is off so that nothing leaves 127.0.0.1
+/// (the benchmark uses only the core context, which is built in).
 pub async fn kizuna(dir: &Path) -> anyhow::Result<Running> {
+    Ok(start_kizuna(dir, true).await?.0)
+}
+
+/// Kizuna with the production access setting (no `--dev-open-access`: every write,
+/// and every read of personal data, needs credentials), with its store in `dir`, and
+/// a clone of the very [`Store`] the server runs on, taken before `run`: the caller
+/// writes records the HTTP API has no endpoint for (classification, parties,
+/// consents) through the same single writer as the server. The store is closed when
+/// the server stops. Tokens for it come from
+/// `kizuna_auth::BuiltinIssuer::load_or_create(dir)`, the issuer the server trusts.
+pub async fn kizuna_with_store(dir: &Path) -> anyhow::Result<(Running, Store)> {
+    start_kizuna(dir, false).await
+}
+
+async fn start_kizuna(dir: &Path, dev_open_access: bool) -> anyhow::Result<(Running, Store)> {
     let mut config = kizuna::Config::new(dir.to_path_buf());
     config.fetch_remote_contexts = false;
+    config.api.dev_open_access = dev_open_access;
     let (app, store) = kizuna::build_app(&config).await.context("building the Kizuna app")?;
+    let kept = store.clone();
     let (listener, base) = bind().await?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -70,7 +93,7 @@ pub async fn kizuna(dir: &Path) -> anyhow::Result<Running> {
         .await
         .context("serving Kizuna")
     });
-    Ok(Running { base, shutdown: Some(tx), task })
+    Ok((Running { base, shutdown: Some(tx), task }, kept))
 }
 
 /// One notification received by [`receiver`].

@@ -130,3 +130,79 @@ pub fn measure_history(dir: &Path, docs: &[String], seconds: Duration, chunk: us
     }
     Ok(HistoryRate { rate: n as f64 / start.elapsed().as_secs_f64(), rows: n })
 }
+
+/// One audit record as Kizuna stores it (the columns of its `audit_log` table), for
+/// [`measure_audit`].
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// RFC 3339 time.
+    pub at: String,
+    /// Who asked.
+    pub actor: String,
+    /// Whose data.
+    pub subject: Option<String>,
+    /// The entity id.
+    pub resource: String,
+    /// The whole record as JSON.
+    pub doc: String,
+    /// Its chain hash.
+    pub hash: String,
+}
+
+/// Rows per second of the audit baseline.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditRate {
+    /// Rows per second.
+    pub rate: f64,
+    /// Rows inserted.
+    pub rows: u64,
+}
+
+/// 6b's baseline: the very rows Kizuna's audit log stores (prepared beforehand: JSON
+/// document and hash computed, nothing serialized or hashed while the clock runs),
+/// inserted `chunk` per transaction for `seconds` (at most 20,000,000 rows) by one
+/// connection, into a table shaped exactly like Kizuna's `audit_log` — the same
+/// columns, primary key `(tenant, seq)` `WITHOUT ROWID` and the same two indexes
+/// (by subject, by actor) — with Kizuna's pragmas. No chain head is read or moved, no
+/// writer thread, no group commit: the ceiling of SQLite for these rows on this disk.
+pub fn measure_audit(
+    dir: &Path,
+    tenant: &str,
+    rows: &[AuditRow],
+    seconds: Duration,
+    chunk: usize,
+) -> anyhow::Result<AuditRate> {
+    anyhow::ensure!(!rows.is_empty(), "no rows to insert");
+    let path = dir.join("audit.db");
+    let mut conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.execute_batch(
+        "CREATE TABLE audit_log (
+             tenant TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, actor TEXT NOT NULL,
+             subject TEXT, resource TEXT NOT NULL, doc TEXT NOT NULL, hash TEXT NOT NULL,
+             PRIMARY KEY (tenant, seq)
+         ) WITHOUT ROWID;
+         CREATE INDEX audit_log_subject ON audit_log(tenant, subject, seq);
+         CREATE INDEX audit_log_actor ON audit_log(tenant, actor, seq);",
+    )?;
+    let start = Instant::now();
+    let mut n: u64 = 0;
+    while start.elapsed() < seconds && n < 20_000_000 {
+        let tx = conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO audit_log(tenant, seq, at, actor, subject, resource, doc, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for _ in 0..chunk.max(1) {
+                let r = &rows[(n as usize) % rows.len()];
+                n += 1;
+                st.execute(params![tenant, n as i64, r.at, r.actor, r.subject, r.resource, r.doc, r.hash])?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(AuditRate { rate: n as f64 / start.elapsed().as_secs_f64(), rows: n })
+}
