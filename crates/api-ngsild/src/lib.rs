@@ -17,6 +17,7 @@
 pub mod access;
 mod contexts;
 mod error;
+pub mod media;
 mod mqtt;
 mod notifier;
 pub(crate) mod ops;

@@ -22,6 +22,13 @@
 //! to drop duplicates) and `Kizuna-Subscription-Id`; when the subscription's
 //! `notification.endpoint.notifierInfo` has a `hmacSecret`, it also carries
 //! `Kizuna-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+//!
+//! Alert media (`media.rs`) are subscriptions with Kizuna keys in `notifierInfo`: their
+//! filter (minimum warning level) is applied here at delivery, an item it refuses is
+//! dropped and logged as `discarded`; a `kizunaFormat: cap+xml` medium gets each entity's
+//! `capXml` as one `POST` (`application/cap+xml; charset=utf-8`, same headers, the
+//! signature over the XML). Every outcome is also appended to the delivery log
+//! (`Store::receipts`) by `Txn::record_delivery`, in the same transaction.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -167,22 +174,25 @@ async fn drain(
                     Ok(Some(item)) => item,
                     Ok(None) => {
                         tracing::info!(subscription = %sub_id, "notification withheld: the owner may see none of its entities");
-                        let now = now_timestamp();
-                        let s = sub_id.to_string();
-                        let seq = head_seq;
-                        let r = state
-                            .write_unguarded(tenant, move |tx| {
-                                Ok(tx.record_delivery(&s, seq, &Delivery::Discard, &now)?)
-                            })
-                            .await;
-                        if let Err(e) = r {
-                            tracing::error!(error = %e, "recording a delivery failed");
-                            return;
+                        let reason = "the owner may see none of its entities".to_string();
+                        if drop_head(state, tenant, sub_id, head_seq, reason).await {
+                            continue;
                         }
-                        continue;
+                        return;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "deciding a notification's release failed");
+                        return;
+                    }
+                };
+                // A medium's own filter (minimum warning level; CAP XML to send).
+                let head = match media_filter(&sub, head) {
+                    Ok(item) => item,
+                    Err(reason) => {
+                        tracing::debug!(subscription = %sub_id, %reason, "notification not for this medium");
+                        if drop_head(state, tenant, sub_id, head_seq, reason).await {
+                            continue;
+                        }
                         return;
                     }
                 };
@@ -218,6 +228,37 @@ async fn drain(
         if failed {
             return;
         }
+    }
+}
+
+/// Removes the queue head without delivering it, logging why; `false` if that failed.
+async fn drop_head(state: &ApiState, tenant: &str, sub_id: &str, seq: i64, reason: String) -> bool {
+    let now = now_timestamp();
+    let s = sub_id.to_string();
+    let r = state
+        .write_unguarded(tenant, move |tx| Ok(tx.record_delivery(&s, seq, &Delivery::Dropped { reason }, &now)?))
+        .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "recording a delivery failed");
+        return false;
+    }
+    true
+}
+
+/// The item restricted to the entities a medium's filter admits (`crate::media`);
+/// `Err(reason)` if none. Subscriptions that are not media pass unchanged.
+fn media_filter(sub: &Subscription, mut item: OutboxItem) -> Result<OutboxItem, String> {
+    let mut reason = None;
+    item.entities.retain(|e| match crate::media::admits(sub, e) {
+        Ok(()) => true,
+        Err(r) => {
+            reason = Some(r);
+            false
+        }
+    });
+    match (item.entities.is_empty(), reason) {
+        (true, Some(r)) => Err(r.to_string()),
+        _ => Ok(item),
     }
 }
 
@@ -340,6 +381,9 @@ async fn send(
     item: &OutboxItem,
     timeout: Duration,
 ) -> Result<(), String> {
+    if crate::media::format_of(sub) == Some(crate::media::MediumFormat::CapXml) {
+        return send_cap_xml(client, tenant, sub, item).await;
+    }
     let user = sub.jsonld_context.as_ref().map(|u| Value::String(u.clone()));
     let ctx = state.contexts.resolve(user.as_ref()).await.map_err(|e| format!("@context: {e}"))?;
     let ld = sub.notification.endpoint.accept == kizuna_ngsild::subscription::Accept::JsonLd;
@@ -421,6 +465,45 @@ async fn send(
     } else {
         Err(format!("{uri} answered HTTP {}", resp.status().as_u16()))
     }
+}
+
+/// Sends each entity of the item to a CAP XML medium as one `POST` of its `capXml`
+/// (`application/cap+xml`), in order, with the headers of every notification and the
+/// signature over the XML; `Err` at the first refusal (the whole item is retried).
+async fn send_cap_xml(
+    client: &reqwest::Client,
+    tenant: &str,
+    sub: &Subscription,
+    item: &OutboxItem,
+) -> Result<(), String> {
+    let uri = &sub.notification.endpoint.uri;
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        return Err(format!("endpoint scheme of {uri} is not supported for CAP XML"));
+    }
+    let secret = sub.notification.endpoint.notifier_info.iter().find(|(k, _)| k == HMAC_SECRET_KEY);
+    for e in &item.entities {
+        // The medium filter dropped entities without XML before this point.
+        let Some(xml) = crate::media::cap_xml(e) else { continue };
+        let mut req = client
+            .post(uri)
+            .header("Content-Type", "application/cap+xml; charset=utf-8")
+            .header("Kizuna-Notification-Id", notification_id(item))
+            .header("Kizuna-Subscription-Id", &sub.id);
+        if !tenant.is_empty() {
+            req = req.header(crate::TENANT_HEADER, tenant);
+        }
+        for (k, v) in &sub.notification.endpoint.receiver_info {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some((_, secret)) = secret {
+            req = req.header(SIGNATURE_HEADER, signature(secret, xml, chrono::Utc::now().timestamp()));
+        }
+        let resp = req.body(xml.to_string()).send().await.map_err(|e| format!("{uri}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{uri} answered HTTP {}", resp.status().as_u16()));
+        }
+    }
+    Ok(())
 }
 
 /// `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.

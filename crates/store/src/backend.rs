@@ -1,7 +1,7 @@
 //! The contract every storage backend fulfils. `pub(crate)`: callers use [`crate::Store`].
 
 use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, TemporalEntity, TemporalFilter, Txn, TypeInfo};
-use crate::{AuditReport, OutboxItem, StoredSubscription};
+use crate::{AuditReport, OutboxItem, Receipt, StoredSubscription};
 use kizuna_consent::{
     ApiKeyRecord, AuditRecord, ChainHead, Classification, ConsentRecord, Delegation, Party, ProvisionRecord,
     TenantPolicy, UsageStop,
@@ -40,6 +40,7 @@ pub(crate) trait Backend: Send + Sync {
     ) -> Result<Vec<(String, std::sync::Arc<kizuna_ngsild::subscription::Subscription>)>, StoreError>;
     fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
     fn outbox_head(&self, tenant: &str, sub_id: &str) -> Result<Option<OutboxItem>, StoreError>;
+    fn receipts(&self, tenant: &str, entity_id: &str) -> Result<Vec<Receipt>, StoreError>;
     fn set_outbox_listener(&self, f: std::sync::Arc<dyn Fn() + Send + Sync>);
     /// The tenant's policy, cached until a write of a record it is built from commits.
     fn policy(&self, tenant: &str) -> Result<std::sync::Arc<TenantPolicy>, StoreError>;

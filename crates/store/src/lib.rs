@@ -43,7 +43,7 @@ use kizuna_consent::{
 
 pub use kizuna_ngsild::subscription::Subscription;
 pub use kizuna_ngsild::{Attribute, Entity};
-pub use notify::{Delivery, DeliveryStatus, OutboxItem, StoredSubscription};
+pub use notify::{Delivery, DeliveryStatus, OutboxItem, Receipt, ReceiptOutcome, StoredSubscription};
 pub use query::{AttributeInfo, EntityQuery, Gate, QueryResult, TypeInfo, TypeSelector};
 pub use temporal::{TemporalEntity, TemporalFilter, TimeProperty, TimeRel, Truncation};
 
@@ -151,7 +151,9 @@ pub trait Txn {
     fn get_subscription(&mut self, id: &str) -> Result<Option<Subscription>, StoreError>;
     /// Queues a notification of `entities` for subscription `sub_id` (periodic notifications).
     fn enqueue_notification(&mut self, sub_id: &str, trigger: &str, entities: &[Entity]) -> Result<(), StoreError>;
-    /// Records the outcome of delivering outbox item `seq` of subscription `sub_id`.
+    /// Records the outcome of delivering outbox item `seq` of subscription `sub_id`, and
+    /// appends it to the delivery log (one row per entity of the item), in this
+    /// transaction.
     fn record_delivery(&mut self, sub_id: &str, seq: i64, outcome: &Delivery, now: &str) -> Result<(), StoreError>;
 
     // The consent engine's records. Every write of a record a [`TenantPolicy`] is built
@@ -327,6 +329,14 @@ impl Store {
     /// The oldest pending notification of a subscription (what must go first).
     pub fn outbox_head(&self, tenant: &str, sub_id: &str) -> Result<Option<OutboxItem>, StoreError> {
         self.backend.outbox_head(tenant, sub_id)
+    }
+
+    /// The delivery state of entity `entity_id` for every subscription of `tenant` that
+    /// was notified of it or has a notification of it queued, in subscription id order:
+    /// the latest logged outcome (a later notification of the same entity replaces an
+    /// earlier one) and whether one is still pending.
+    pub fn receipts(&self, tenant: &str, entity_id: &str) -> Result<Vec<Receipt>, StoreError> {
+        self.backend.receipts(tenant, entity_id)
     }
 
     /// Calls `f` after every commit that queued notifications (to wake the deliverer).

@@ -76,4 +76,61 @@ pub enum Delivery {
     },
     /// It can no longer be delivered (subscription gone): drop it, saying why in the log.
     Discard,
+    /// It is not for this receiver (the owner may see none of it, or a medium's filter
+    /// refused it): drop it without counting a delivery or a failure; the delivery log
+    /// records it as `discarded` with `reason`.
+    Dropped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What became of one entity's notification to one subscription (the delivery log,
+/// [`crate::Store::receipts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    /// The receiver accepted it.
+    Delivered,
+    /// The last attempt failed (it is retried while still pending).
+    Failed,
+    /// It was dropped (subscription gone, nothing the owner may see, filtered out).
+    Discarded,
+}
+
+impl ReceiptOutcome {
+    /// The name stored in the log: `delivered`, `failed`, `discarded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptOutcome::Delivered => "delivered",
+            ReceiptOutcome::Failed => "failed",
+            ReceiptOutcome::Discarded => "discarded",
+        }
+    }
+
+    /// The outcome named `s` (see [`ReceiptOutcome::as_str`]).
+    pub fn from_name(s: &str) -> Option<ReceiptOutcome> {
+        [ReceiptOutcome::Delivered, ReceiptOutcome::Failed, ReceiptOutcome::Discarded]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// The delivery state of one entity for one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The subscription.
+    pub sub_id: String,
+    /// The latest logged outcome; `None`: queued, never attempted yet.
+    pub outcome: Option<ReceiptOutcome>,
+    /// Why the latest attempt failed or was discarded.
+    pub reason: Option<String>,
+    /// When the latest outcome was logged (RFC 3339).
+    pub at: Option<String>,
+    /// Delivery attempts made for the latest notification of the entity (1 for a first
+    /// success); 0 when never attempted.
+    pub attempts: u32,
+    /// Whether a notification of the entity is still queued for the subscription.
+    pub pending: bool,
+    /// The latest failure's reason, if any attempt failed (also after a later success).
+    pub last_failure: Option<String>,
 }

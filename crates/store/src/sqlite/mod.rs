@@ -21,6 +21,7 @@
 
 mod consent;
 mod plan;
+mod receipts;
 mod schema;
 mod subs;
 mod temporal;
@@ -740,6 +741,10 @@ impl Backend for SqliteBackend {
 
     fn outbox_due(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
         self.with_reader(|c| subs::due(c, now_ms, limit))
+    }
+
+    fn receipts(&self, tenant: &str, entity_id: &str) -> Result<Vec<crate::Receipt>, StoreError> {
+        self.with_reader(|c| receipts::read(c, tenant, entity_id))
     }
 
     fn outbox_head(&self, tenant: &str, sub_id: &str) -> Result<Option<OutboxItem>, StoreError> {

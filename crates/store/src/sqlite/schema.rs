@@ -199,6 +199,20 @@ const MIGRATIONS: &[&str] = &[
          seq INTEGER NOT NULL,
          hash TEXT NOT NULL
      );",
+    // 7: the delivery log: one row per entity of an outbox item per delivery attempt
+    // (`attempt` counts from 1), written in the transaction that records the outcome.
+    "CREATE TABLE delivery_log (
+         id INTEGER PRIMARY KEY,
+         tenant TEXT NOT NULL,
+         sub_id TEXT NOT NULL,
+         entity_id TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'failed', 'discarded')),
+         reason TEXT,
+         at TEXT NOT NULL,
+         attempt INTEGER NOT NULL
+     );
+     CREATE INDEX delivery_log_entity ON delivery_log(tenant, entity_id, sub_id, id);",
 ];
 
 /// The schema version this build writes.

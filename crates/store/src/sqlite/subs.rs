@@ -277,6 +277,13 @@ pub(crate) fn record_delivery(
     outcome: &Delivery,
     now: &str,
 ) -> Result<(), StoreError> {
+    let (logged, reason) = match outcome {
+        Delivery::Delivered => ("delivered", None),
+        Delivery::Failed { reason, .. } => ("failed", Some(reason.as_str())),
+        Delivery::Discard => ("discarded", Some("the subscription no longer exists")),
+        Delivery::Dropped { reason } => ("discarded", Some(reason.as_str())),
+    };
+    super::receipts::log(conn, tenant, sub_id, seq, logged, reason, now)?;
     match outcome {
         Delivery::Delivered => {
             conn.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
@@ -295,7 +302,7 @@ pub(crate) fn record_delivery(
             )?
             .execute(params![tenant, sub_id, now, reason])?;
         }
-        Delivery::Discard => {
+        Delivery::Discard | Delivery::Dropped { .. } => {
             conn.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
         }
     }
