@@ -134,7 +134,8 @@ pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
         .route("/health", get(health))
         .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
         .nest("/kizuna/v1", admin)
-        .nest("/me", kizuna_api_rights::me_router(state));
+        .nest("/me", kizuna_api_rights::me_router(state.clone()))
+        .nest("/alerts/v1", kizuna_api_alerts::alerts_router(state));
     Ok((app, store))
 }
 
