@@ -19,6 +19,7 @@
 //! | `GET /active.geojson` | public | FeatureCollection: active alerts (geometry = `location`) and open shelters |
 //! | `GET /here?lat=&lon=` | public | active alerts whose area contains the point, most severe first, and the 5 nearest open shelters with free capacity |
 //! | `POST/GET /media`, `GET/DELETE /media/{id}`, `GET /alerts/{identifier}/receipts` | tenant admin | media registration and per-alert delivery receipts ([`media`]) |
+//! | `POST /shelters/{id}/open`, `POST /shelters/{id}/close` | tenant admin | 避難所開設 / 閉鎖: issue the alert for the shelter, then set its `isOpen` ([`shelters`]) |
 //! | `GET /stream` | public | Server-Sent Events: `event: alert` with the summary per issued/updated/cancelled message; keep-alive comments every 15 s |
 //!
 //! The tenant is the `NGSILD-Tenant` header or the credentials' tenant (the `Access` of
@@ -43,13 +44,15 @@
 //!   municipality's point);
 //! - `issue.rs`: reading a request to issue (XML, CAP JSON, shorthand);
 //! - `atom.rs`: the Atom feed;
-//! - `media.rs`: media registration and receipts over HTTP.
+//! - `media.rs`: media registration and receipts over HTTP;
+//! - `shelters.rs`: opening and closing a shelter, which issues its alert.
 
 pub mod atom;
 pub mod entity;
 pub mod geo;
 pub mod issue;
 pub mod media;
+pub mod shelters;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -133,6 +136,8 @@ pub fn alerts_router(state: ApiState) -> Router {
         .route("/media", get(media::list).post(media::register))
         .route("/media/{id}", get(media::one).delete(media::remove))
         .route("/alerts/{identifier}/receipts", get(media::receipts))
+        .route("/shelters/{id}/open", axum::routing::post(shelters::open))
+        .route("/shelters/{id}/close", axum::routing::post(shelters::close))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -246,7 +251,7 @@ fn summaries<'a>(items: impl Iterator<Item = &'a Stored>, chain: &HashMap<String
 }
 
 /// `POST /alerts`.
-async fn issue_alert(
+pub(crate) async fn issue_alert(
     State(st): State<AlertsState>,
     caller: Caller,
     headers: HeaderMap,

@@ -774,3 +774,25 @@ async fn media_registered_over_http_receive_cap_xml_with_receipts() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn opening_a_shelter_issues_its_alert_and_opens_it() {
+    let s = Server::start().await;
+    s.shelter("urn:ngsi-ld:PointOfInterest:test:shelter-x", 36.395, 139.05, false, 100, 0).await;
+    let path = format!("/alerts/v1/shelters/{}/open", enc("urn:ngsi-ld:PointOfInterest:test:shelter-x"));
+    s.post(&path).send().await.expect_status(401);
+    let missing = format!("/alerts/v1/shelters/{}/open", enc("urn:ngsi-ld:PointOfInterest:test:nowhere"));
+    s.post(&missing).bearer(&s.admin()).send().await.expect_status(404);
+    let summary = s.post(&path).bearer(&s.admin()).json(&json!({"status": "Exercise"})).send().await.expect(201);
+    let text = summary.to_string();
+    assert!(text.contains("避難所開設") || text.contains("Shelter"), "{summary}");
+    // The shelter is open now: /here lists it among the nearest open shelters.
+    let here = s.get("/alerts/v1/here").query(&[("lat", "36.395"), ("lon", "139.05")]).send().await.expect(200);
+    assert!(here.to_string().contains("shelter-x"), "{here}");
+    let path = format!("/alerts/v1/shelters/{}/close", enc("urn:ngsi-ld:PointOfInterest:test:shelter-x"));
+    s.post(&path).bearer(&s.admin()).json(&json!({"status": "Exercise"})).send().await.expect(201);
+    let here = s.get("/alerts/v1/here").query(&[("lat", "36.395"), ("lon", "139.05")]).send().await.expect(200);
+    let shelters = here["shelters"].to_string();
+    assert!(!shelters.contains("shelter-x"), "closed shelter still listed: {here}");
+    s.stop().await;
+}
