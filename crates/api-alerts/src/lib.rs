@@ -51,6 +51,7 @@ pub mod atom;
 pub mod entity;
 pub mod geo;
 pub mod issue;
+mod map;
 pub mod media;
 pub mod shelters;
 
@@ -136,6 +137,7 @@ pub fn alerts_router(state: ApiState) -> Router {
         .route("/media", get(media::list).post(media::register))
         .route("/media/{id}", get(media::one).delete(media::remove))
         .route("/alerts/{identifier}/receipts", get(media::receipts))
+        .merge(map::routes())
         .route("/shelters/{id}/open", axum::routing::post(shelters::open))
         .route("/shelters/{id}/close", axum::routing::post(shelters::close))
         .layer(DefaultBodyLimit::max(MAX_BODY))
