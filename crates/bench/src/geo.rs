@@ -27,7 +27,7 @@ use crate::{client, dir_mb, load, servers, Ctx};
 /// The entity type of the located entities.
 const TYPE: &str = "Spot";
 const CENTER_LON: f64 = 139.06;
-const CENTER_LAT: f64 = 36.39;
+pub(crate) const CENTER_LAT: f64 = 36.39;
 /// Half the side of the square, in metres.
 const HALF_SIDE_M: f64 = 20_000.0;
 /// The radius of the near queries, in metres.
@@ -41,7 +41,7 @@ type Params = Vec<(&'static str, String)>;
 const COUNTED: usize = 30;
 
 /// Metres per degree of latitude and of longitude at `lat` (WGS84 radii of curvature).
-fn metres_per_degree(lat: f64) -> (f64, f64) {
+pub(crate) fn metres_per_degree(lat: f64) -> (f64, f64) {
     const A: f64 = 6_378_137.0;
     const E2: f64 = 6.694_379_990_14e-3;
     let phi = lat.to_radians();
@@ -52,7 +52,7 @@ fn metres_per_degree(lat: f64) -> (f64, f64) {
 }
 
 /// The square's (min_lon, min_lat, width_lon, height_lat) in degrees.
-fn area() -> (f64, f64, f64, f64) {
+pub(crate) fn area() -> (f64, f64, f64, f64) {
     let (m_lat, m_lon) = metres_per_degree(CENTER_LAT);
     let (half_lon, half_lat) = (HALF_SIDE_M / m_lon, HALF_SIDE_M / m_lat);
     (CENTER_LON - half_lon, CENTER_LAT - half_lat, 2.0 * half_lon, 2.0 * half_lat)

@@ -96,6 +96,21 @@ async fn start_kizuna(dir: &Path, dev_open_access: bool) -> anyhow::Result<(Runn
     Ok((Running { base, shutdown: Some(tx), task }, kept))
 }
 
+/// Serves `app` on `127.0.0.1:0` in the background (`what` names it in errors).
+pub async fn serve(app: Router, what: &'static str) -> anyhow::Result<Running> {
+    let (listener, base) = bind().await?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .with_context(|| format!("serving {what}"))
+    });
+    Ok(Running { base, shutdown: Some(tx), task })
+}
+
 /// One notification received by [`receiver`].
 #[derive(Debug, Clone, Copy)]
 pub struct Arrival {
