@@ -234,6 +234,52 @@ async fn load(st: &ApiState, tenant: &str) -> Result<Vec<Stored>, ApiError> {
     Ok(v)
 }
 
+/// The alerts that may apply at `p`, found with the store's spatial index: those whose
+/// `location` intersects the point (polygons, circles as polygons) and those within the
+/// 3 km of a municipality's representative point (code-only areas, see [`geo`]). Only
+/// candidates: `/here` then checks each exactly, as before.
+async fn candidates_at(st: &ApiState, tenant: &str, p: Point) -> Result<Vec<Stored>, ApiError> {
+    let point = format!("[{},{}]", p.lon, p.lat);
+    // 1% more than the code-only radius: the index measures geodesic distance, `/here`
+    // haversine; and it also catches points between a circle's arc and its 32-gon.
+    let near = format!("near;maxDistance=={}", (geo::GEOCODE_RADIUS_M * 1.01).ceil());
+    let queries = [
+        kizuna_ngsild::geoquery::GeoQuery::from_params("intersects", "Point", &point, Some(LOCATION))?,
+        kizuna_ngsild::geoquery::GeoQuery::from_params(&near, "Point", &point, Some(LOCATION))?,
+    ];
+    let tenant = tenant.to_string();
+    let found = st
+        .read(move |s| {
+            let mut out: Vec<Entity> = Vec::new();
+            for g in queries {
+                let mut offset = 0;
+                loop {
+                    let q = EntityQuery {
+                        types: Some(TypeSelector(vec![vec![ALERT_TYPE.to_string()]])),
+                        geo: Some(g.clone()),
+                        limit: PAGE,
+                        offset,
+                        ..Default::default()
+                    };
+                    let page = s.query(&tenant, &q)?.entities;
+                    let n = page.len();
+                    offset += n;
+                    for e in page {
+                        if !out.iter().any(|o| o.id == e.id) {
+                            out.push(e);
+                        }
+                    }
+                    if n < PAGE {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(found.into_iter().filter_map(Stored::from_entity).collect())
+}
+
 /// identifier → identifiers of the Updates and Cancels that reference it.
 fn superseded(all: &[Stored]) -> HashMap<String, Vec<String>> {
     let mut m: HashMap<String, Vec<String>> = HashMap::new();
@@ -497,8 +543,9 @@ async fn here(
 ) -> Result<Response, ApiError> {
     let p = Point::new(coordinate(&q, "lat", 90.0)?, coordinate(&q, "lon", 180.0)?);
     let now: DateTime<Utc> = Utc::now();
-    let all = load(&st.api, &tenant).await?;
-    let chain = superseded(&all);
+    let all = candidates_at(&st.api, &tenant, p).await?;
+    // An active alert is superseded by nothing (an Update or Cancel deactivates it).
+    let chain = HashMap::new();
     let mut hits: Vec<&Stored> = all.iter().filter(|s| s.active_at(now) && geo::alert_contains(&s.alert, p)).collect();
     hits.sort_by(|a, b| {
         let la = a.derived.warning_level.unwrap_or(f64::NEG_INFINITY);
