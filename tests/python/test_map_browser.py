@@ -8,7 +8,6 @@ tests/python/artifacts/map.png and map-prefecture.png (git-ignored)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import kizuna_bin, start_server, stop_server
+from conftest import city_admin, start_server, stop_server
 
 CHROMIUM = Path(os.environ.get("KIZUNA_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -40,13 +39,6 @@ def city(tmp_path_factory):
     stop_server(server)
 
 
-def admin(server) -> dict:
-    out = subprocess.run(
-        [str(kizuna_bin()), "token", "--data", str(server.data_dir), "--role", "tenant-admin",
-         "--party", "urn:kizuna:party:kizunagawa-city"],
-        capture_output=True, text=True, timeout=30, check=True,
-    )
-    return {"Authorization": f"Bearer {out.stdout.strip()}"}
 
 
 def test_the_map_shows_shelters_and_a_new_alert_live(city):
@@ -79,7 +71,7 @@ def test_the_map_shows_shelters_and_a_new_alert_live(city):
             body = {"kind": "evacuation-order", "identifier": ident, "status": "Exercise",
                     "areas": [{"code": "102016", "name": "絆川市 中央地区", "polygon": AREA}]}
             issued = time.monotonic()
-            r = requests.post(f"{base}/alerts", json=body, headers=admin(city), timeout=10)
+            r = requests.post(f"{base}/alerts", json=body, headers=city_admin(city), timeout=10)
             assert r.status_code == 201, r.text
             assert r.json().get("warningLevel") == 4, r.text
 

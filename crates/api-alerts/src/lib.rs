@@ -69,7 +69,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use kizuna_api_ngsild::access::Access;
-use kizuna_api_ngsild::{ApiError, ApiState, TENANT_HEADER};
+use kizuna_api_ngsild::{ApiError, ApiState};
 use kizuna_cap::{Alert, MsgType, Point};
 use kizuna_consent::Role;
 use kizuna_ngsild::entity::now_timestamp;
@@ -148,18 +148,6 @@ fn bad(detail: impl Into<String>) -> ApiError {
     ApiError::Ngsi(NgsiError::bad_data(detail))
 }
 
-fn validate_tenant(t: &str) -> Result<(), ApiError> {
-    let ok = !t.is_empty()
-        && t.len() <= 64
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(bad(format!(
-            "the tenant '{t}' is not valid: use 1-64 characters among letters, digits, '_', '-', '.', ':'"
-        )))
-    }
-}
 
 /// The authenticated caller (credentials optional) and the tenant.
 struct Caller {
@@ -171,14 +159,7 @@ impl FromRequestParts<AlertsState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, st: &AlertsState) -> Result<Caller, ApiError> {
-        let header_tenant = match parts.headers.get(TENANT_HEADER) {
-            Some(v) => {
-                let t = v.to_str().map_err(|_| bad("the NGSILD-Tenant header is not ASCII"))?.trim().to_string();
-                validate_tenant(&t)?;
-                Some(t)
-            }
-            None => None,
-        };
+        let header_tenant = kizuna_api_ngsild::header_tenant(&parts.headers)?;
         let (access, tenant) = Access::establish(&st.api, &parts.headers, header_tenant.as_deref()).await?;
         Ok(Caller { access, tenant })
     }
@@ -194,7 +175,7 @@ impl FromRequestParts<AlertsState> for PublicTenant {
         let q: Query<HashMap<String, String>> =
             Query::try_from_uri(&parts.uri).map_err(|e| bad(format!("the query string is not valid: {e}")))?;
         if let Some(t) = q.get("tenant") {
-            validate_tenant(t)?;
+            kizuna_api_ngsild::validate_tenant(t)?;
             return Ok(PublicTenant(t.clone()));
         }
         Ok(PublicTenant(Caller::from_request_parts(parts, st).await?.tenant))

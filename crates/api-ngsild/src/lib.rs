@@ -33,7 +33,7 @@ pub use contexts::ContextStore;
 pub use error::ApiError;
 pub use notifier::{signature, spawn_notifier, NotifierConfig, SIGNATURE_HEADER};
 pub use ops::temporal::parse_duration_ms;
-pub use request::{Ngsi, TENANT_HEADER};
+pub use request::{header_tenant, link_context, validate_tenant, Ngsi, TENANT_HEADER};
 pub use router::{admin_router, router};
 
 /// Limits and switches of the API.

@@ -71,7 +71,7 @@ impl FromRequestParts<ApiState> for Ngsi {
 }
 
 /// The tenant named by the `NGSILD-Tenant` header, if any, validated.
-pub(crate) fn header_tenant(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn header_tenant(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get(TENANT_HEADER) {
         Some(v) => {
             let t = v.to_str().map_err(|_| bad_data("the NGSILD-Tenant header is not ASCII"))?.trim().to_string();
@@ -82,7 +82,8 @@ pub(crate) fn header_tenant(headers: &HeaderMap) -> Result<Option<String>, ApiEr
     }
 }
 
-fn validate_tenant(t: &str) -> Result<(), ApiError> {
+/// Checks a tenant name: 1-64 characters among letters, digits, `_`, `-`, `.`, `:`.
+pub fn validate_tenant(t: &str) -> Result<(), ApiError> {
     let ok = !t.is_empty()
         && t.len() <= 64
         && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' || c == ':');
@@ -125,7 +126,7 @@ fn negotiate(headers: &HeaderMap) -> Result<MediaType, ApiError> {
 }
 
 /// The URL of a `Link` header with the JSON-LD context relation, if present.
-fn link_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn link_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     for v in headers.get_all(header::LINK) {
         let s = v.to_str().map_err(|_| bad_data("the Link header is not ASCII"))?;
         for link in s.split(',') {

@@ -23,9 +23,6 @@ use kizuna_ngsild::{Context, ErrorKind, NgsiError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// The `rel` of a JSON-LD context `Link` header.
-const JSONLD_CONTEXT_REL: &str = "http://www.w3.org/ns/json-ld#context";
-
 /// Checks that the caller is the tenant admin: anonymous → 401, any other role → 403.
 pub(crate) fn require_admin(access: &Access) -> Result<(), ApiError> {
     match access.request.caller.role {
@@ -131,29 +128,9 @@ pub(crate) fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) 
 /// The active context of a request: the user context named by a JSON-LD `Link`
 /// header, resolved by the server's context store, or the core context.
 pub(crate) async fn context(st: &ApiState, headers: &HeaderMap) -> Result<Context, ApiError> {
-    let url = link_context(headers)?;
+    let url = kizuna_api_ngsild::link_context(headers)?;
     let user = url.map(Value::String);
     st.contexts.resolve(user.as_ref()).await
-}
-
-/// The URL of a `Link` header with the JSON-LD context relation, if present.
-fn link_context(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    for v in headers.get_all(header::LINK) {
-        let s = v.to_str().map_err(|_| bad_data("the Link header is not ASCII"))?;
-        for link in s.split(',') {
-            if !link.contains(JSONLD_CONTEXT_REL) {
-                continue;
-            }
-            let url = link
-                .trim()
-                .strip_prefix('<')
-                .and_then(|r| r.split_once('>'))
-                .map(|(u, _)| u.trim().to_string())
-                .ok_or_else(|| bad_data(format!("the Link header '{link}' is malformed")))?;
-            return Ok(Some(url));
-        }
-    }
-    Ok(None)
 }
 
 /// Expands short names (types, attributes) of the body member `field` with `ctx`,
