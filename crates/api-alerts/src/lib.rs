@@ -148,7 +148,6 @@ fn bad(detail: impl Into<String>) -> ApiError {
     ApiError::Ngsi(NgsiError::bad_data(detail))
 }
 
-
 /// The authenticated caller (credentials optional) and the tenant.
 struct Caller {
     access: Access,
