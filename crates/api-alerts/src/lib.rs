@@ -71,7 +71,6 @@ use chrono::{DateTime, Utc};
 use kizuna_api_ngsild::access::Access;
 use kizuna_api_ngsild::{ApiError, ApiState};
 use kizuna_cap::{Alert, MsgType, Point};
-use kizuna_consent::Role;
 use kizuna_ngsild::entity::now_timestamp;
 use kizuna_ngsild::{Attribute, Entity, ErrorKind, NgsiError};
 use kizuna_store::{EntityQuery, TypeSelector};
@@ -285,13 +284,8 @@ pub(crate) async fn issue_alert(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    caller.access.require_tenant_admin("issuing alerts")?;
     let c = &caller.access.request.caller;
-    const NEEDS: &str = "issuing alerts needs the tenant administrator's role";
-    match c.role {
-        Role::TenantAdmin => {}
-        Role::Anonymous => return Err(ApiError::Unauthorized(NEEDS.into())),
-        _ => return Err(ApiError::Forbidden(NEEDS.into())),
-    }
     let tenant = caller.tenant.clone();
     let stored = load(&st.api, &tenant).await?;
     let known: HashMap<String, Alert> = stored.iter().map(|s| (s.alert.identifier.clone(), s.alert.clone())).collect();

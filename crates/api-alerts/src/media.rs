@@ -19,18 +19,13 @@ use kizuna_api_ngsild::access::Access;
 use crate::{AlertsState, Caller};
 use kizuna_api_ngsild::media::{self, Medium};
 use kizuna_api_ngsild::ApiError;
-use kizuna_consent::Role;
 use kizuna_ngsild::NgsiError;
 use serde_json::json;
 
 use crate::entity::entity_id;
 
 fn require_admin(access: &Access) -> Result<(), ApiError> {
-    match access.request.caller.role {
-        Role::TenantAdmin => Ok(()),
-        Role::Anonymous => Err(ApiError::Unauthorized("managing media needs the tenant administrator's role".into())),
-        _ => Err(ApiError::Forbidden("managing media needs the tenant administrator's role".into())),
-    }
+    access.require_tenant_admin("managing media")
 }
 
 /// `POST /alerts/v1/media`.

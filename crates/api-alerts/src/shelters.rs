@@ -14,7 +14,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use kizuna_api_ngsild::ApiError;
-use kizuna_consent::Role;
 use kizuna_ngsild::entity::now_timestamp;
 use kizuna_ngsild::{AttrKind, Attribute, NgsiError};
 use serde_json::{json, Value};
@@ -55,12 +54,7 @@ async fn change(
     body: Bytes,
     opening: bool,
 ) -> Result<Response, ApiError> {
-    const NEEDS: &str = "opening or closing a shelter needs the tenant administrator's role";
-    match caller.access.request.caller.role {
-        Role::TenantAdmin => {}
-        Role::Anonymous => return Err(ApiError::Unauthorized(NEEDS.into())),
-        _ => return Err(ApiError::Forbidden(NEEDS.into())),
-    }
+    caller.access.require_tenant_admin("opening or closing a shelter")?;
     let options: Value = if body.is_empty() {
         json!({})
     } else {

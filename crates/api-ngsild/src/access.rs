@@ -228,6 +228,18 @@ impl Access {
         }
     }
 
+    /// Checks an operation only the tenant admin may do (issuing alerts, the policy API,
+    /// ...): anonymous → 401, any other role → 403, both saying "`need` needs the tenant
+    /// administrator's role".
+    pub fn require_tenant_admin(&self, need: &str) -> Result<(), ApiError> {
+        let detail = || format!("{need} needs the tenant administrator's role");
+        match self.request.caller.role {
+            Role::TenantAdmin => Ok(()),
+            Role::Anonymous => Err(ApiError::Unauthorized(detail())),
+            _ => Err(ApiError::Forbidden(detail())),
+        }
+    }
+
     /// Checks creating a subscription: any authenticated caller (notifications carry
     /// only what the owner may read); anonymous callers only under the development setting.
     pub fn check_subscribe(&self) -> Result<(), ApiError> {
