@@ -20,7 +20,8 @@ use kizuna_ngsild::Entity;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Caller, Category, Classification, Classified, ConsentRecord, Delegation, ProvisionRecord, Purpose, Role, UsageStop,
+    Caller, Category, Classification, Classified, ConsentRecord, Delegation, Guardianship, ProvisionRecord, Purpose,
+    Role, UsageStop,
 };
 
 /// What the caller wants to do with the entity.
@@ -33,6 +34,9 @@ pub enum Action {
     Export,
     /// Erase it at the data subject's request (the audit record is the tombstone).
     Erase,
+    /// Record it (a FHIR create, update or delete of personal data): audited with the
+    /// writer's role as basis; not decided by [`decide`], whose rules are about reads.
+    Write,
 }
 
 impl Action {
@@ -42,6 +46,7 @@ impl Action {
             Action::Read => "read",
             Action::Export => "export",
             Action::Erase => "erase",
+            Action::Write => "write",
         }
     }
 }
@@ -75,6 +80,9 @@ pub struct PolicySnapshot {
     /// Usage stops.
     #[serde(default)]
     pub usage_stops: Vec<UsageStop>,
+    /// Guardianships of the subject (as ward).
+    #[serde(default)]
+    pub guardianships: Vec<Guardianship>,
 }
 
 /// Why a read was allowed: recorded in the audit log.
@@ -93,6 +101,8 @@ pub enum Basis {
     Consent(Vec<String>),
     /// This delegation (information-bank provision).
     Delegation(String),
+    /// This guardianship: the caller is the subject's guardian.
+    Guardian(String),
 }
 
 impl Basis {
@@ -106,6 +116,7 @@ impl Basis {
             Basis::Subject => "subject".into(),
             Basis::Consent(ids) => format!("consent:{}", ids.join(",")),
             Basis::Delegation(id) => format!("delegation:{id}"),
+            Basis::Guardian(id) => format!("guardian:{id}"),
         }
     }
 }
@@ -261,6 +272,9 @@ pub fn filter_attributes(e: &Entity, allowed: &BTreeSet<String>) -> Entity {
 ///    subjects): [`DenyReason::UnknownSubject`].
 /// 4. **The data subject themself** (role citizen, [`Caller::subject`] equal to the
 ///    entity's subject): allowed, basis `subject`, no purpose needed.
+///    4b. **A guardian** of the subject (role citizen, [`Caller::subject`] the guardian
+///    of a [`Guardianship`] of the tenant with the entity's subject as ward, in force at
+///    `now`): allowed, basis `guardian:<id>`, no purpose needed.
 /// 5. An anonymous caller, or one without a party: [`DenyReason::IdentityRequired`].
 /// 6. No purpose stated: [`DenyReason::PurposeRequired`].
 /// 7. A service provider whose registered purposes do not include the stated purpose:
@@ -319,6 +333,17 @@ fn outcome(
     // Rule 4.
     if caller.role == Role::Citizen && caller.subject.as_deref() == Some(subject) {
         return allow(Basis::Subject);
+    }
+    // Rule 4b.
+    if caller.role == Role::Citizen {
+        if let Some(g) = policy.guardianships.iter().find(|g| {
+            g.controller == tenant
+                && g.ward == subject
+                && Some(g.guardian.as_str()) == caller.subject.as_deref()
+                && g.is_valid_at(now)
+        }) {
+            return allow(Basis::Guardian(g.id.clone()));
+        }
     }
     // Rule 5.
     let party = match (&caller.party, caller.role) {

@@ -52,7 +52,8 @@ pub use decision::{
     decide, filter_attributes, AccessRequest, Action, Basis, Decision, DenyReason, Grant, Outcome, PolicySnapshot,
 };
 pub use model::{
-    Caller, Category, Classification, Classified, ConsentMethod, ConsentRecord, Delegation, LegalBasis, PersonalType,
-    ProvisionRecord, Purpose, RecipientKind, RecordError, Role, UsageStop, DATA_SUBJECT,
+    fhir_builtin, Caller, Category, Classification, Classified, ConsentMethod, ConsentRecord, Delegation, Guardianship,
+    LegalBasis, PersonalType, ProvisionRecord, Purpose, RecipientKind, RecordError, Role, UsageStop, DATA_SUBJECT,
+    FHIR_TYPE_BASE,
 };
 pub use policy::{ApiKeyRecord, Party, TenantPolicy};

@@ -367,7 +367,8 @@ impl Classification {
     /// 4. A non-personal entity is **public** if it has at least one type and every type
     ///    is public, else **non-personal**. Personal always wins over public.
     pub fn classify(&self, e: &Entity) -> Classified {
-        let personal_types: Vec<&PersonalType> = e.types.iter().filter_map(|t| self.personal.get(t)).collect();
+        let personal_types: Vec<&PersonalType> =
+            e.types.iter().filter_map(|t| self.personal.get(t).or_else(|| fhir_builtin(t))).collect();
         let has_data_subject = e.attrs.contains_key(DATA_SUBJECT);
         if personal_types.is_empty() && !has_data_subject {
             let public = !e.types.is_empty() && e.types.iter().all(|t| self.public.contains(t));
@@ -396,6 +397,42 @@ impl Classification {
             categories.push(Category::Unclassified);
         }
         Classified::Personal { subject, categories }
+    }
+}
+
+/// The namespace of FHIR resource types as the decision point sees them
+/// (`http://hl7.org/fhir/Observation`): the FHIR API decides each resource as an entity
+/// of this type with the resource's data subject as its [`DATA_SUBJECT`].
+pub const FHIR_TYPE_BASE: &str = "http://hl7.org/fhir/";
+
+/// The built-in classification of FHIR resource types, used when the tenant's
+/// classification does not name the type: `Patient` is personal data of category
+/// `identity`; the clinical resources Kizuna stores (`Observation`, `Immunization`,
+/// `MedicationDispense`, `MedicationStatement`, `Encounter`, `DiagnosticReport`,
+/// `Condition`, `Flag`, `Communication`, `Consent`) are personal data of category
+/// `health`. `Organization` and other types are not personal.
+pub fn fhir_builtin(type_iri: &str) -> Option<&'static PersonalType> {
+    static IDENTITY: std::sync::LazyLock<PersonalType> = std::sync::LazyLock::new(|| PersonalType {
+        category: Category::Identity,
+        subject_relationship: DATA_SUBJECT.to_string(),
+    });
+    static HEALTH: std::sync::LazyLock<PersonalType> = std::sync::LazyLock::new(|| PersonalType {
+        category: Category::Health,
+        subject_relationship: DATA_SUBJECT.to_string(),
+    });
+    match type_iri.strip_prefix(FHIR_TYPE_BASE)? {
+        "Patient" => Some(&IDENTITY),
+        "Observation"
+        | "Immunization"
+        | "MedicationDispense"
+        | "MedicationStatement"
+        | "Encounter"
+        | "DiagnosticReport"
+        | "Condition"
+        | "Flag"
+        | "Communication"
+        | "Consent" => Some(&HEALTH),
+        _ => None,
     }
 }
 
@@ -626,6 +663,42 @@ pub struct UsageStop {
     /// When the stop was requested (informational: a stop applies from the moment it is
     /// recorded).
     pub stopped_at: DateTime<Utc>,
+}
+
+/// A guardian's standing to act for a person (a parent for a child, a legal guardian
+/// for an adult ward), recorded by the municipality or a data holder from a document
+/// (出生届, 母子健康手帳の交付, 後見登記). While in force, the guardian, authenticated as a
+/// citizen, reads the ward's personal data as the ward would (basis `guardian:<id>`)
+/// and may record data about the ward (a child's home measurements).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guardianship {
+    /// Stable id.
+    pub id: String,
+    /// The controller (tenant).
+    pub controller: String,
+    /// The guardian's data-subject URI.
+    pub guardian: String,
+    /// The ward's data-subject URI.
+    pub ward: String,
+    /// The relationship (`mother`, `father`, `parent`, `legal-guardian`, ...).
+    pub relationship: String,
+    /// The document the relationship was established from (`出生届`, `母子健康手帳`, ...).
+    pub evidence: String,
+    /// In force from.
+    pub valid_from: DateTime<Utc>,
+    /// In force until (exclusive; a child's 18th birthday), if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<DateTime<Utc>>,
+    /// When it was ended early, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl Guardianship {
+    /// Whether it is in force at `now`.
+    pub fn is_valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.valid_from <= now && self.valid_until.is_none_or(|u| now < u) && self.ended_at.is_none_or(|e| now < e)
+    }
 }
 
 /// What the information bank provided to whom, under which delegation: produced by

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::{decide, AccessRequest, Decision, PolicySnapshot};
 use crate::model::{
-    Caller, Classification, Classified, ConsentRecord, Delegation, Purpose, RecipientKind, Role, UsageStop,
+    Caller, Classification, Classified, ConsentRecord, Delegation, Guardianship, Purpose, RecipientKind, Role,
+    UsageStop,
 };
 
 /// A party registered in a tenant: a hospital, an insurer, an app vendor, the city's own
@@ -104,6 +105,37 @@ impl TenantPolicy {
             by_subject,
             empty,
         }
+    }
+
+    /// Adds the tenant's guardianships (each to its ward's records). Records of other
+    /// controllers are kept out.
+    pub fn with_guardianships(mut self, guardianships: Vec<Guardianship>) -> TenantPolicy {
+        let classification = self.classification.clone();
+        for g in guardianships.into_iter().filter(|g| g.controller == self.tenant) {
+            self.by_subject
+                .entry(g.ward.clone())
+                .or_insert_with(|| PolicySnapshot {
+                    classification: classification.clone(),
+                    ..PolicySnapshot::default()
+                })
+                .guardianships
+                .push(g);
+        }
+        self
+    }
+
+    /// The wards `guardian` acts for at `now` (sorted).
+    pub fn wards_of(&self, guardian: &str, now: DateTime<Utc>) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .by_subject
+            .values()
+            .flat_map(|s| s.guardianships.iter())
+            .filter(|g| g.guardian == guardian && g.is_valid_at(now))
+            .map(|g| g.ward.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The caller as the decision point needs it: `caller` with the registered purposes

@@ -410,7 +410,7 @@ fn build_policy(s: &Scenario) -> PolicySnapshot {
             stopped_at: at(-5),
         })
         .collect();
-    PolicySnapshot { classification: build_classification(), consents, delegations, usage_stops }
+    PolicySnapshot { classification: build_classification(), consents, delegations, usage_stops, guardianships: vec![] }
 }
 
 fn build_request(s: &Scenario) -> AccessRequest {

@@ -130,7 +130,13 @@ fn delegation(id: &str, subject: &str) -> Delegation {
 }
 
 fn policy(consents: Vec<ConsentRecord>, delegations: Vec<Delegation>, stops: Vec<UsageStop>) -> PolicySnapshot {
-    PolicySnapshot { classification: classification(), consents, delegations, usage_stops: stops }
+    PolicySnapshot {
+        classification: classification(),
+        consents,
+        delegations,
+        usage_stops: stops,
+        guardianships: vec![],
+    }
 }
 
 fn reason(r: &AccessRequest, e: &Entity, p: &PolicySnapshot) -> Option<DenyReason> {
