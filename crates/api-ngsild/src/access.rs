@@ -574,4 +574,31 @@ impl Txn for Guarded<'_> {
     ) -> Result<(), StoreError> {
         self.inner.record_delivery(sub_id, seq, outcome, now)
     }
+
+    fn put_guardianship(&mut self, g: &kizuna_consent::Guardianship) -> Result<(), StoreError> {
+        self.inner.put_guardianship(g)
+    }
+
+    // FHIR resources are written by the FHIR API with its own checks, never through an
+    // NGSI-LD request.
+    fn fhir_current(&mut self, rtype: &str, id: &str) -> Result<Option<kizuna_store::FhirRecord>, StoreError> {
+        self.inner.fhir_current(rtype, id)
+    }
+
+    fn fhir_put(&mut self, _: &kizuna_store::FhirRecord, _: &[kizuna_store::FhirIndexRow]) -> Result<(), StoreError> {
+        self.check(Err(ApiError::Forbidden("FHIR resources are written through the FHIR API".into())))
+    }
+
+    fn fhir_erase_subject(&mut self, _: &str) -> Result<u64, StoreError> {
+        self.check(Err(ApiError::Forbidden("FHIR resources are erased through the rights API".into())))?;
+        Ok(0)
+    }
+
+    fn fhir_state(&mut self, key: &str) -> Result<Option<Value>, StoreError> {
+        self.inner.fhir_state(key)
+    }
+
+    fn set_fhir_state(&mut self, _: &str, _: &Value) -> Result<(), StoreError> {
+        self.check(Err(ApiError::Forbidden("FHIR settings are written through the FHIR API".into())))
+    }
 }

@@ -2,6 +2,7 @@
 
 use crate::{AttributeInfo, EntityQuery, QueryResult, StoreError, TemporalEntity, TemporalFilter, Txn, TypeInfo};
 use crate::{AuditReport, OutboxItem, Receipt, StoredSubscription};
+use crate::{FhirHit, FhirPage, FhirRecord, FhirSearch};
 use kizuna_consent::{
     ApiKeyRecord, AuditRecord, ChainHead, Classification, ConsentRecord, Delegation, Party, ProvisionRecord,
     TenantPolicy, UsageStop,
@@ -73,5 +74,19 @@ pub(crate) trait Backend: Send + Sync {
     fn audit_tenants(&self) -> Result<Vec<String>, StoreError>;
     fn audit_heads(&self) -> Result<Vec<ChainHead>, StoreError>;
     fn verify_audit(&self) -> Result<AuditReport, StoreError>;
+    fn guardianships_of(&self, tenant: &str, subject: &str) -> Result<Vec<kizuna_consent::Guardianship>, StoreError>;
+    fn fhir_read(&self, tenant: &str, rtype: &str, id: &str) -> Result<Option<FhirRecord>, StoreError>;
+    fn fhir_vread(&self, tenant: &str, rtype: &str, id: &str, version: u64) -> Result<Option<FhirRecord>, StoreError>;
+    fn fhir_history(&self, tenant: &str, rtype: &str, id: &str) -> Result<Vec<FhirRecord>, StoreError>;
+    fn fhir_search(
+        &self,
+        tenant: &str,
+        q: &FhirSearch,
+        offset: usize,
+        limit: usize,
+        gate: &mut dyn FnMut(&FhirHit) -> bool,
+    ) -> Result<FhirPage, StoreError>;
+    fn fhir_of_subject(&self, tenant: &str, subject: &str) -> Result<Vec<FhirRecord>, StoreError>;
+    fn fhir_state(&self, tenant: &str, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
     fn close(&self);
 }

@@ -27,6 +27,7 @@
 //! [`Store::verify_audit`] checks every chain against its head.
 
 mod backend;
+pub mod fhir;
 mod notify;
 mod query;
 mod sqlite;
@@ -37,10 +38,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kizuna_consent::{
-    ApiKeyRecord, AuditEntry, AuditRecord, ChainError, ChainHead, Classification, ConsentRecord, Delegation, Party,
-    ProvisionRecord, TenantPolicy, UsageStop,
+    ApiKeyRecord, AuditEntry, AuditRecord, ChainError, ChainHead, Classification, ConsentRecord, Delegation,
+    Guardianship, Party, ProvisionRecord, TenantPolicy, UsageStop,
 };
 
+pub use fhir::{FhirClause, FhirHit, FhirIndexRow, FhirMatch, FhirPage, FhirRecord, FhirSearch, FhirSort, RangeCond};
 pub use kizuna_ngsild::subscription::Subscription;
 pub use kizuna_ngsild::{Attribute, Entity};
 pub use notify::{Delivery, DeliveryStatus, OutboxItem, Receipt, ReceiptOutcome, StoredSubscription};
@@ -200,6 +202,27 @@ pub trait Txn {
     /// were removed. Entities and their history are erased with [`Txn::delete`] and
     /// [`Txn::delete_history`].
     fn erase_subject_records(&mut self, subject: &str) -> Result<u64, StoreError>;
+
+    /// Stores a guardianship, replacing one with the same id (ending one is a put with
+    /// `ended_at` set). Fails with [`StoreError::Invalid`] if its controller is not the
+    /// transaction's tenant.
+    fn put_guardianship(&mut self, g: &Guardianship) -> Result<(), StoreError>;
+
+    // FHIR resources (see [`fhir`]).
+
+    /// The current version of FHIR resource `rtype/id` (a delete included).
+    fn fhir_current(&mut self, rtype: &str, id: &str) -> Result<Option<FhirRecord>, StoreError>;
+    /// Stores `rec` as the new current version of its resource (the caller numbers the
+    /// versions: one more than [`Txn::fhir_current`]'s), replacing its search-index rows
+    /// with `index` (ignored for a delete). Every version is kept.
+    fn fhir_put(&mut self, rec: &FhirRecord, index: &[FhirIndexRow]) -> Result<(), StoreError>;
+    /// Removes every FHIR resource, with all its versions, that belonged to `subject`
+    /// in any version; returns how many resources were removed.
+    fn fhir_erase_subject(&mut self, subject: &str) -> Result<u64, StoreError>;
+    /// A state document of the FHIR layer (threshold table, last assessments).
+    fn fhir_state(&mut self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Replaces a state document of the FHIR layer.
+    fn set_fhir_state(&mut self, key: &str, doc: &serde_json::Value) -> Result<(), StoreError>;
 }
 
 /// The storage handle the rest of Kizuna uses. Cheap to clone.
@@ -475,6 +498,55 @@ impl Store {
     /// [`ChainFault::HeadMismatch`]: kizuna_consent::ChainFault::HeadMismatch
     pub fn verify_audit(&self) -> Result<AuditReport, StoreError> {
         self.backend.verify_audit()
+    }
+
+    /// The guardianships of `tenant` in which `subject` is the guardian or the ward.
+    pub fn guardianships_of(&self, tenant: &str, subject: &str) -> Result<Vec<Guardianship>, StoreError> {
+        self.backend.guardianships_of(tenant, subject)
+    }
+
+    /// The current version of FHIR resource `rtype/id` of `tenant` (a delete included).
+    pub fn fhir_read(&self, tenant: &str, rtype: &str, id: &str) -> Result<Option<FhirRecord>, StoreError> {
+        self.backend.fhir_read(tenant, rtype, id)
+    }
+
+    /// Version `version` of FHIR resource `rtype/id`.
+    pub fn fhir_vread(
+        &self,
+        tenant: &str,
+        rtype: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<FhirRecord>, StoreError> {
+        self.backend.fhir_vread(tenant, rtype, id, version)
+    }
+
+    /// Every version of FHIR resource `rtype/id`, newest first.
+    pub fn fhir_history(&self, tenant: &str, rtype: &str, id: &str) -> Result<Vec<FhirRecord>, StoreError> {
+        self.backend.fhir_history(tenant, rtype, id)
+    }
+
+    /// Searches current FHIR resources: every hit, in the search's order, is offered to
+    /// `gate` (the caller's decision); of those admitted, `limit` from `offset` are read.
+    pub fn fhir_search(
+        &self,
+        tenant: &str,
+        q: &FhirSearch,
+        offset: usize,
+        limit: usize,
+        gate: &mut dyn FnMut(&FhirHit) -> bool,
+    ) -> Result<FhirPage, StoreError> {
+        self.backend.fhir_search(tenant, q, offset, limit, gate)
+    }
+
+    /// The current, not deleted FHIR resources of data subject `subject`.
+    pub fn fhir_of_subject(&self, tenant: &str, subject: &str) -> Result<Vec<FhirRecord>, StoreError> {
+        self.backend.fhir_of_subject(tenant, subject)
+    }
+
+    /// A state document of the FHIR layer.
+    pub fn fhir_state(&self, tenant: &str, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.backend.fhir_state(tenant, key)
     }
 
     /// Finishes queued writes and closes the store; later calls fail with `Closed`.

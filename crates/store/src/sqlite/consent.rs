@@ -20,7 +20,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 use kizuna_consent::{
     chain, ApiKeyRecord, AuditEntry, AuditRecord, ChainError, ChainFault, ChainHead, Classification, ConsentRecord,
-    Delegation, Party, ProvisionRecord, TenantPolicy, UsageStop, GENESIS_HASH,
+    Delegation, Guardianship, Party, ProvisionRecord, TenantPolicy, UsageStop, GENESIS_HASH,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -98,8 +98,11 @@ fn load_policy(conn: &Connection, tenant: &str) -> Result<TenantPolicy, StoreErr
         "SELECT doc FROM usage_stops WHERE tenant = ?1 ORDER BY subject, recipient",
         params![tenant],
     )?;
+    let guardianships =
+        docs(&tx, "guardianship", "SELECT doc FROM guardianships WHERE tenant = ?1 ORDER BY id", params![tenant])?;
     tx.finish()?;
-    Ok(TenantPolicy::new(tenant, classification, parties, consents, delegations, stops))
+    Ok(TenantPolicy::new(tenant, classification, parties, consents, delegations, stops)
+        .with_guardianships(guardianships))
 }
 
 fn corrupt(what: &str, e: impl ToString) -> StoreError {
@@ -223,6 +226,29 @@ pub(crate) fn put_usage_stop(conn: &Connection, tenant: &str, s: &UsageStop) -> 
     conn.prepare_cached("INSERT OR REPLACE INTO usage_stops(tenant, subject, recipient, doc) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![tenant, s.subject, s.recipient, encode(&s.subject, s)?])?;
     Ok(())
+}
+
+pub(crate) fn put_guardianship(conn: &Connection, tenant: &str, g: &Guardianship) -> Result<(), StoreError> {
+    same_tenant("guardianship", &g.controller, tenant)?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO guardianships(tenant, id, guardian, ward, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![tenant, g.id, g.guardian, g.ward, encode(&g.id, g)?])?;
+    Ok(())
+}
+
+/// The guardianships where `subject` is the guardian or the ward, by id.
+pub(crate) fn guardianships_of(
+    conn: &Connection,
+    tenant: &str,
+    subject: &str,
+) -> Result<Vec<Guardianship>, StoreError> {
+    docs(
+        conn,
+        "guardianship",
+        "SELECT doc FROM guardianships WHERE tenant = ?1 AND (guardian = ?2 OR ward = ?2) ORDER BY id",
+        params![tenant, subject],
+    )
 }
 
 pub(crate) fn delete_usage_stop(

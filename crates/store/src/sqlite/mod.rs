@@ -20,6 +20,7 @@
 //!   answered) and the audit chain with its verification.
 
 mod consent;
+mod fhir;
 mod plan;
 mod receipts;
 mod schema;
@@ -583,6 +584,31 @@ impl Txn for SqliteTxn<'_> {
     fn erase_subject_records(&mut self, subject: &str) -> Result<u64, StoreError> {
         consent::erase_subject(self.conn, self.tenant, subject)
     }
+
+    fn put_guardianship(&mut self, g: &kizuna_consent::Guardianship) -> Result<(), StoreError> {
+        self.policy_changed = true;
+        consent::put_guardianship(self.conn, self.tenant, g)
+    }
+
+    fn fhir_current(&mut self, rtype: &str, id: &str) -> Result<Option<crate::FhirRecord>, StoreError> {
+        fhir::current(self.conn, self.tenant, rtype, id)
+    }
+
+    fn fhir_put(&mut self, rec: &crate::FhirRecord, index: &[crate::FhirIndexRow]) -> Result<(), StoreError> {
+        fhir::put(self.conn, self.tenant, rec, index)
+    }
+
+    fn fhir_erase_subject(&mut self, subject: &str) -> Result<u64, StoreError> {
+        fhir::erase_subject(self.conn, self.tenant, subject)
+    }
+
+    fn fhir_state(&mut self, key: &str) -> Result<Option<Value>, StoreError> {
+        fhir::state(self.conn, self.tenant, key)
+    }
+
+    fn set_fhir_state(&mut self, key: &str, doc: &Value) -> Result<(), StoreError> {
+        fhir::set_state(self.conn, self.tenant, key, doc)
+    }
 }
 
 impl Backend for SqliteBackend {
@@ -842,6 +868,41 @@ impl Backend for SqliteBackend {
 
     fn verify_audit(&self) -> Result<AuditReport, StoreError> {
         self.with_reader(consent::verify)
+    }
+
+    fn guardianships_of(&self, tenant: &str, subject: &str) -> Result<Vec<kizuna_consent::Guardianship>, StoreError> {
+        self.with_reader(|c| consent::guardianships_of(c, tenant, subject))
+    }
+
+    fn fhir_read(&self, tenant: &str, rtype: &str, id: &str) -> Result<Option<crate::FhirRecord>, StoreError> {
+        self.with_reader(|c| fhir::current(c, tenant, rtype, id))
+    }
+
+    fn fhir_vread(&self, tenant: &str, rtype: &str, id: &str, v: u64) -> Result<Option<crate::FhirRecord>, StoreError> {
+        self.with_reader(|c| fhir::version(c, tenant, rtype, id, v))
+    }
+
+    fn fhir_history(&self, tenant: &str, rtype: &str, id: &str) -> Result<Vec<crate::FhirRecord>, StoreError> {
+        self.with_reader(|c| fhir::history(c, tenant, rtype, id))
+    }
+
+    fn fhir_search(
+        &self,
+        tenant: &str,
+        q: &crate::FhirSearch,
+        offset: usize,
+        limit: usize,
+        gate: &mut dyn FnMut(&crate::FhirHit) -> bool,
+    ) -> Result<crate::FhirPage, StoreError> {
+        self.with_reader(|c| fhir::search(c, tenant, q, offset, limit, gate))
+    }
+
+    fn fhir_of_subject(&self, tenant: &str, subject: &str) -> Result<Vec<crate::FhirRecord>, StoreError> {
+        self.with_reader(|c| fhir::of_subject(c, tenant, subject))
+    }
+
+    fn fhir_state(&self, tenant: &str, key: &str) -> Result<Option<Value>, StoreError> {
+        self.with_reader(|c| fhir::state(c, tenant, key))
     }
 
     fn close(&self) {

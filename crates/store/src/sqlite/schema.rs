@@ -213,6 +213,66 @@ const MIGRATIONS: &[&str] = &[
          attempt INTEGER NOT NULL
      );
      CREATE INDEX delivery_log_entity ON delivery_log(tenant, entity_id, sub_id, id);",
+    // 8: FHIR resources. `fhir_resources` holds the current version of each resource
+    // (a deleted one stays, `deleted = 1`, so version numbers continue); every version,
+    // deletes included, is in `fhir_versions`; `fhir_index` has one row per search
+    // parameter value of the current version; `fhir_state` keeps small per-tenant
+    // documents of the FHIR layer (the threshold table, the last assessment per person
+    // and item). `guardianships` joins the tenant's policy records.
+    "CREATE TABLE fhir_resources (
+         rid INTEGER PRIMARY KEY,
+         tenant TEXT NOT NULL,
+         rtype TEXT NOT NULL,
+         id TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         last_updated TEXT NOT NULL,
+         deleted INTEGER NOT NULL,
+         subject TEXT,
+         source TEXT,
+         doc TEXT,
+         UNIQUE (tenant, rtype, id)
+     );
+     CREATE INDEX fhir_resources_subject ON fhir_resources(tenant, subject);
+     CREATE TABLE fhir_versions (
+         rid INTEGER NOT NULL,
+         version INTEGER NOT NULL,
+         last_updated TEXT NOT NULL,
+         deleted INTEGER NOT NULL,
+         subject TEXT,
+         source TEXT,
+         doc TEXT,
+         PRIMARY KEY (rid, version)
+     ) WITHOUT ROWID;
+     CREATE TABLE fhir_index (
+         tenant TEXT NOT NULL,
+         rtype TEXT NOT NULL,
+         param TEXT NOT NULL,
+         rid INTEGER NOT NULL,
+         system TEXT,
+         txt TEXT,
+         lo REAL,
+         hi REAL
+     );
+     CREATE INDEX fhir_index_txt ON fhir_index(tenant, rtype, param, txt, rid);
+     CREATE INDEX fhir_index_lo ON fhir_index(tenant, rtype, param, lo, rid);
+     CREATE INDEX fhir_index_rid ON fhir_index(rid, param);
+     -- guardianships (kizuna_consent::Guardianship), part of the tenant's policy
+     CREATE TABLE guardianships (
+         tenant TEXT NOT NULL,
+         id TEXT NOT NULL,
+         guardian TEXT NOT NULL,
+         ward TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         PRIMARY KEY (tenant, id)
+     ) WITHOUT ROWID;
+     CREATE INDEX guardianships_guardian ON guardianships(tenant, guardian);
+     CREATE INDEX guardianships_ward ON guardianships(tenant, ward);
+     CREATE TABLE fhir_state (
+         tenant TEXT NOT NULL,
+         key TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         PRIMARY KEY (tenant, key)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
