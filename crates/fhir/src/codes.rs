@@ -46,7 +46,7 @@ pub const HOT13_URL: &str = "http://medis.or.jp/CodeSystem/master-HOT13";
 pub const YJ_OID: &str = "urn:oid:1.2.392.100495.20.2.73";
 pub const YJ_URL: &str = "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code";
 /// Kizuna's local code system for Japan's vaccines (see [`RoutineVaccine`]).
-pub const JP_VACCINE: &str = "https://kizuna.example/fhir/CodeSystem/jp-routine-vaccine";
+pub const JP_VACCINE: &str = "urn:kizuna:fhir:CodeSystem:jp-routine-vaccine";
 
 /// True for the spellings of JLAC10 Kizuna accepts.
 pub fn is_jlac10_system(system: &str) -> bool {
@@ -155,7 +155,7 @@ pub mod loinc {
 }
 
 /// Kizuna's local code system for Japan's vaccines
-/// (`https://kizuna.example/fhir/CodeSystem/jp-routine-vaccine`).
+/// (`urn:kizuna:fhir:CodeSystem:jp-routine-vaccine`).
 ///
 /// The routine (定期接種) A類 vaccines are those of 予防接種法 as scheduled by 厚生労働省
 /// (「定期接種実施要領」, <https://www.mhlw.go.jp/stf/seisakunitsuite/bunya/kenkou_iryou/kenkou/kekkaku-kansenshou/yobou-sesshu/>)

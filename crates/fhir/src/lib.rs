@@ -11,10 +11,17 @@
 //! - [`thresholds`]: the lifestyle-disease settings table (JSH2019, JDS, JAS 2022, CKD,
 //!   特定健診 保健指導判定値 / 受診勧奨判定値) and [`thresholds::assess`].
 //! - [`schedule`]: the routine immunisation schedule (定期接種) computed from a birth date.
+//! - [`people`]: a seeded generator of synthetic Japanese test people (JP Core Patients with
+//!   home vitals, 特定健診 results, prenatal and infant checkups, immunisations, dispenses).
+//! - [`deid`]: research extracts (データ二次利用) with keyed pseudonyms, generalised
+//!   quasi-identifiers and k-anonymity, with a report of what was done.
 
 pub mod codes;
+pub mod deid;
 pub mod outcome;
+pub mod people;
 pub mod schedule;
+pub mod search;
 pub mod thresholds;
 pub mod validate;
 

@@ -70,6 +70,12 @@ pub enum IssueCode {
     Duplicate,
     /// Too many matches / resources, or a request too costly.
     TooCostly,
+    /// The user does not have the rights to perform this action.
+    Forbidden,
+    /// A business rule of the server was broken (e.g. an unknown referenced patient).
+    BusinessRule,
+    /// A transient processing issue (retry may succeed).
+    Transient,
 }
 
 impl IssueCode {
@@ -95,6 +101,9 @@ impl IssueCode {
             IssueCode::Processing => "processing",
             IssueCode::Duplicate => "duplicate",
             IssueCode::TooCostly => "too-costly",
+            IssueCode::Forbidden => "forbidden",
+            IssueCode::BusinessRule => "business-rule",
+            IssueCode::Transient => "transient",
         }
     }
 }

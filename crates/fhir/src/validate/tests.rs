@@ -305,7 +305,7 @@ fn imm() -> Value {
     json!({
         "resourceType": "Immunization",
         "status": "completed",
-        "vaccineCode": {"coding": [{"system": "https://kizuna.example/fhir/CodeSystem/jp-routine-vaccine", "code": "mr", "display": "麻しん風しん混合(MR)"}]},
+        "vaccineCode": {"coding": [{"system": "urn:kizuna:fhir:CodeSystem:jp-routine-vaccine", "code": "mr", "display": "麻しん風しん混合(MR)"}]},
         "patient": {"reference": "Patient/child1"},
         "occurrenceDateTime": "2025-04-10",
         "primarySource": true,
