@@ -135,6 +135,7 @@ pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
         .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
         .nest("/kizuna/v1", admin)
         .nest("/me", kizuna_api_rights::me_router(state.clone()))
+        .nest("/fhir", kizuna_api_fhir::fhir_router(state.clone()))
         .nest("/alerts/v1", kizuna_api_alerts::alerts_router(state));
     Ok((app, store))
 }
