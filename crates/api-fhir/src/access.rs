@@ -11,6 +11,10 @@
 //! whole or not at all); such reads are audited as denied with reason
 //! `attribute-limited-consent`.
 //!
+//! A data holder or service provider may always read back the resources it supplied
+//! itself (`meta.source` is its party; audited with basis `source`): it holds that record
+//! already. Research extracts do not use this rule — they need the person's consent.
+//!
 //! Writes: the tenant admin and data holders (hospitals, insurers, the municipality,
 //! pharmacies) write anything; a citizen writes only Observations and
 //! MedicationStatements about themself or a ward they are the guardian of; service
@@ -92,12 +96,22 @@ impl Caller {
     }
 
     /// Decides whether the caller may read resource `rtype/id` of `subject` now.
-    pub fn decide(&self, rtype: &str, id: &str, subject: Option<&str>, now: DateTime<Utc>) -> Verdict {
+    /// `source` is the party that supplied the resource: a data holder or service
+    /// provider may always read back what it supplied itself (basis `source`) — it
+    /// holds that record already; everything else needs the person's consent.
+    pub fn decide(
+        &self,
+        rtype: &str,
+        id: &str,
+        subject: Option<&str>,
+        source: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Verdict {
         let e = shadow(rtype, id, subject);
         let d = self.access.policy.decide(&self.access.request, &e, now);
         let mut audit = d.must_audit().then(|| AuditEntry::from_decision(&self.access.request, &e.id, &d, now));
         let limited = d.grant().is_some_and(|g| g.attributes.is_some());
-        let allowed = d.is_allowed() && !limited;
+        let mut allowed = d.is_allowed() && !limited;
         if limited {
             if let Some(a) = audit.as_mut() {
                 a.decision.allowed = false;
@@ -105,8 +119,25 @@ impl Caller {
                 a.decision.reason = Some("attribute-limited-consent".into());
             }
         }
-        let provision = if allowed { d.provision().cloned() } else { None };
+        let c = &self.access.request.caller;
+        let own = matches!(c.role, Role::DataHolder | Role::ServiceProvider)
+            && source.is_some()
+            && c.party.as_deref() == source;
+        if !allowed && own {
+            allowed = true;
+            if let Some(a) = audit.as_mut() {
+                a.decision.allowed = true;
+                a.decision.basis = Some("source".into());
+                a.decision.reason = None;
+            }
+        }
+        let provision = if allowed && !own { d.provision().cloned() } else { None };
         Verdict { allowed, audit, provision }
+    }
+
+    /// [`Caller::decide`] for a stored resource.
+    pub fn decide_record(&self, rec: &kizuna_store::FhirRecord, now: DateTime<Utc>) -> Verdict {
+        self.decide(&rec.rtype, &rec.id, rec.subject.as_deref(), rec.source.as_deref(), now)
     }
 
     /// The subjects a citizen's searches are limited to (themself and their wards);

@@ -130,9 +130,11 @@ fn parse_entries(bundle: &Value, kind: &str) -> Result<Vec<Entry>, FhirError> {
             ("GET" | "HEAD" | "PATCH", _) => {
                 return Err(at(format!("{method} entries are not supported in a {kind} on this server")));
             }
-            _ => return Err(at(format!(
+            _ => {
+                return Err(at(format!(
                 "request {method} {url} is not a create (POST Type), update (PUT Type/id) or delete (DELETE Type/id)"
-            ))),
+            )))
+            }
         };
         known_type(&rtype).map_err(|e| at(e.to_string()))?;
         let resource = e.get("resource").cloned();

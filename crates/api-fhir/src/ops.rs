@@ -77,7 +77,7 @@ async fn patient(st: &FhirState, caller: &Caller, id: &str, ledger: &mut Ledger)
     let rec = read_store(st, move |s| Ok(s.fhir_read(&t, "Patient", &i)?)).await?;
     let missing = || FhirError::NotFound(format!("Patient/{id} not found"));
     let rec = rec.filter(|r| !r.deleted).ok_or_else(missing)?;
-    let v = caller.decide("Patient", id, rec.subject.as_deref(), Utc::now());
+    let v = caller.decide_record(&rec, Utc::now());
     let allowed = v.allowed;
     ledger.note(format!("Patient/{id}"), v);
     if !allowed {
@@ -107,7 +107,7 @@ async fn everything(st: &FhirState, caller: &Caller, headers: &HeaderMap, id: &s
             continue;
         }
         let key = format!("{}/{}", r.rtype, r.id);
-        let v = caller.decide(&r.rtype, &r.id, r.subject.as_deref(), now);
+        let v = caller.decide_record(&r, now);
         let allowed = v.allowed;
         ledger.note(key.clone(), v);
         if allowed {
@@ -186,7 +186,7 @@ async fn immunization_schedule(
     let mut returned = vec![format!("Patient/{id}")];
     for r in records.into_iter().filter(|r| r.rtype == "Immunization") {
         let key = format!("Immunization/{}", r.id);
-        let v = caller.decide("Immunization", &r.id, r.subject.as_deref(), now);
+        let v = caller.decide_record(&r, now);
         let allowed = v.allowed;
         ledger.note(key.clone(), v);
         if allowed {
@@ -435,7 +435,7 @@ async fn research_extract(st: &FhirState, caller: &Caller, k: Option<&str>) -> R
         let mut inputs = Vec::new();
         for p in patients {
             let key = format!("Patient/{}", p.id);
-            let v = c.decide("Patient", &p.id, p.subject.as_deref(), now);
+            let v = c.decide("Patient", &p.id, p.subject.as_deref(), None, now);
             let allowed = v.allowed;
             ledger.note(key.clone(), v);
             let (Some(subject), true, Some(patient)) = (p.subject.clone(), allowed, p.resource.clone()) else {
@@ -448,7 +448,7 @@ async fn research_extract(st: &FhirState, caller: &Caller, k: Option<&str>) -> R
                     continue;
                 }
                 let key = format!("{}/{}", r.rtype, r.id);
-                let v = c.decide(&r.rtype, &r.id, r.subject.as_deref(), now);
+                let v = c.decide(&r.rtype, &r.id, r.subject.as_deref(), None, now);
                 let allowed = v.allowed;
                 ledger.note(key.clone(), v);
                 if allowed {
@@ -546,7 +546,7 @@ pub fn consent_resource(c: &ConsentRecord, now: chrono::DateTime<Utc>) -> Value 
 /// or the recipient named in it.
 fn consent_verdict(caller: &Caller, c: &ConsentRecord, now: chrono::DateTime<Utc>) -> crate::access::Verdict {
     let id = consent_fhir_id(&c.id);
-    let mut v = caller.decide("Consent", &id, Some(&c.subject), now);
+    let mut v = caller.decide("Consent", &id, Some(&c.subject), None, now);
     if !v.allowed && caller.access.request.caller.party.as_deref() == Some(c.recipient.as_str()) {
         v.allowed = true;
         if let Some(a) = v.audit.as_mut() {

@@ -255,7 +255,7 @@ pub async fn instance_get(
         return Err(missing());
     };
     let now = Utc::now();
-    let v = caller.decide(&rtype, &id, rec.subject.as_deref(), now);
+    let v = caller.decide_record(&rec, now);
     let allowed = v.allowed;
     let mut ledger = Ledger::default();
     let key = format!("{rtype}/{id}");
@@ -347,7 +347,7 @@ pub async fn history(
     let mut shown = Vec::new();
     for rec in versions {
         let key = format!("{rtype}/{id}/_history/{}", rec.version);
-        let v = caller.decide(&rtype, &id, rec.subject.as_deref(), now);
+        let v = caller.decide_record(&rec, now);
         let allowed = v.allowed;
         ledger.note(key.clone(), v);
         if allowed {
@@ -408,7 +408,7 @@ pub async fn vread(
     let Some(rec) = rec else {
         return Err(missing());
     };
-    let v = caller.decide(&rtype, &id, rec.subject.as_deref(), Utc::now());
+    let v = caller.decide_record(&rec, Utc::now());
     let allowed = v.allowed;
     let key = format!("{rtype}/{id}/_history/{vid}");
     let mut ledger = Ledger::default();
@@ -462,7 +462,7 @@ pub async fn run_search(
         let mut ledger = Ledger::default();
         let rt = q.rtype.clone();
         let page = s.fhir_search(&t, &q, offset, count, &mut |hit| {
-            let v = c.decide(&rt, &hit.id, hit.subject.as_deref(), now);
+            let v = c.decide(&rt, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
             let allowed = v.allowed;
             ledger.note(format!("{rt}/{}", hit.id), v);
             allowed
@@ -519,7 +519,7 @@ pub async fn run_search(
         let mut seen: HashSet<String> = returned.iter().cloned().collect();
         for rec in fetched {
             let key = format!("{}/{}", rec.rtype, rec.id);
-            let v = caller.decide(&rec.rtype, &rec.id, rec.subject.as_deref(), now);
+            let v = caller.decide_record(&rec, now);
             let allowed = v.allowed;
             ledger.note(key.clone(), v);
             if allowed && seen.insert(key.clone()) {

@@ -4,8 +4,9 @@
 //! the element paths they read (from the R4 search parameter registry, restricted to
 //! what the PHR needs); [`index`] extracts a resource's values for all of them, the
 //! rows the store keeps for search. Dates become inclusive millisecond ranges at their
-//! precision (`2026-11` covers the whole month; a date without time zone is read as
-//! UTC); strings are indexed lower-cased (FHIR string search is case-insensitive and
+//! precision (`2026-11` covers the whole month; a date, or a time without zone, is read
+//! in Japan Standard Time, UTC+09:00, the zone of the municipalities Kizuna serves);
+//! strings are indexed lower-cased (FHIR string search is case-insensitive and
 //! matches from the start); a reference is kept as `Type/id`.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -327,12 +328,15 @@ fn date_value_range(v: &Value) -> Option<(f64, f64)> {
 
 /// The inclusive range in epoch milliseconds a FHIR date, dateTime or instant covers at
 /// its precision: `2026`, `2026-11`, `2026-11-23`, `2026-11-23T09:30(:00(.000))(Z|+09:00)`.
-/// A value with a time but without a zone is read as UTC.
+/// A date, or a time without zone, is read in Japan Standard Time ([`DEFAULT_OFFSET_MS`]).
 pub fn date_range(s: &str) -> Result<(f64, f64), String> {
     let bad = || format!("'{s}' is not a FHIR date or dateTime");
     let ms = |d: DateTime<Utc>| d.timestamp_millis() as f64;
     let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).ok_or_else(bad);
-    let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN));
+    let midnight = |d: NaiveDate| {
+        Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            - chrono::Duration::milliseconds(DEFAULT_OFFSET_MS as i64)
+    };
     let num = |t: &str| t.parse::<u32>().map_err(|_| bad());
     match s.len() {
         4 => {
@@ -386,8 +390,14 @@ fn split_zone(s: &str) -> (&str, &str) {
     (s, "")
 }
 
+/// The offset of dates and zone-less times: Japan Standard Time, +09:00.
+pub const DEFAULT_OFFSET_MS: f64 = 9.0 * 3_600_000.0;
+
 fn zone_offset_ms(z: &str) -> Option<f64> {
-    if z.is_empty() || z == "Z" {
+    if z.is_empty() {
+        return Some(DEFAULT_OFFSET_MS);
+    }
+    if z == "Z" {
         return Some(0.0);
     }
     let sign = if z.starts_with('-') { -1.0 } else { 1.0 };
@@ -425,6 +435,11 @@ mod tests {
         assert_eq!(zb - z, 999.0);
         let (m, mb) = date_range("2026-11-23T09:00+09:00").unwrap();
         assert_eq!((m, mb - m), (z, 59_999.0));
+        // A date starts at midnight in Japan.
+        let (d, _) = date_range("2026-11-23").unwrap();
+        assert_eq!(d, z - 9.0 * 3_600_000.0);
+        let (n, _) = date_range("2026-11-23T09:00:00").unwrap();
+        assert_eq!(n, z);
         assert!(date_range("2026-13").is_err());
         assert!(date_range("23/11/2026").is_err());
         assert!(date_range("2026-02-30").is_err());

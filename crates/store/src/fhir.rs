@@ -133,6 +133,8 @@ pub struct FhirHit {
     pub id: String,
     /// The data subject, if any.
     pub subject: Option<String>,
+    /// The party that supplied the current version.
+    pub source: Option<String>,
 }
 
 /// One page of a search after the caller's gate: the resources on the page and how

@@ -273,7 +273,7 @@ pub(crate) fn search(
 ) -> Result<FhirPage, StoreError> {
     let mut args: Vec<Sql> = vec![Sql::Text(tenant.to_string()), Sql::Text(q.rtype.clone())];
     let mut sql = String::from(
-        "SELECT r.rid, r.id, r.subject FROM fhir_resources r WHERE r.tenant = ?1 AND r.rtype = ?2 AND r.deleted = 0",
+        "SELECT r.rid, r.id, r.subject, r.source FROM fhir_resources r WHERE r.tenant = ?1 AND r.rtype = ?2 AND r.deleted = 0",
     );
     if let Some(subjects) = &q.subjects {
         let marks = vec!["?"; subjects.len()].join(", ");
@@ -339,7 +339,7 @@ pub(crate) fn search(
     let mut total: u64 = 0;
     let mut page: Vec<i64> = Vec::new();
     while let Some(row) = rows.next()? {
-        let hit = FhirHit { id: row.get(1)?, subject: row.get(2)? };
+        let hit = FhirHit { id: row.get(1)?, subject: row.get(2)?, source: row.get(3)? };
         if !gate(&hit) {
             continue;
         }
