@@ -178,13 +178,21 @@ fn rewrite(v: &mut Value, refs: &HashMap<String, String>) {
     }
 }
 
+/// `Observation.subject` → `subject` (the resource type is not an element of `resource`).
+fn inner(x: &str) -> &str {
+    match x.split_once('.') {
+        Some((head, rest)) if head.chars().next().is_some_and(|c| c.is_ascii_uppercase()) => rest,
+        _ => x,
+    }
+}
+
 fn prefix_error(i: usize, e: FhirError) -> FhirError {
     let at = format!("Bundle.entry[{i}].resource");
     match e {
         FhirError::Invalid(mut o) => {
             for issue in &mut o.issue {
                 for x in &mut issue.expression {
-                    *x = format!("{at}.{x}");
+                    *x = format!("{at}.{}", inner(x));
                 }
                 if issue.expression.is_empty() {
                     issue.expression.push(at.clone());
@@ -193,7 +201,7 @@ fn prefix_error(i: usize, e: FhirError) -> FhirError {
             FhirError::Invalid(o)
         }
         FhirError::Unprocessable(x, d) => {
-            FhirError::Unprocessable(format!("{at}.{x}"), format!("Bundle.entry[{i}]: {d}"))
+            FhirError::Unprocessable(format!("{at}.{}", inner(&x)), format!("Bundle.entry[{i}]: {d}"))
         }
         FhirError::BadRequest(d) => FhirError::BadRequest(format!("Bundle.entry[{i}]: {d}")),
         FhirError::NotAllowed(d) => FhirError::NotAllowed(format!("Bundle.entry[{i}]: {d}")),

@@ -79,6 +79,10 @@ pub fn parse(rtype: &str, pairs: &[(String, String)], strict: bool) -> Result<Se
             "_count" => {
                 let n: usize = value.parse().map_err(|_| bad(format!("_count '{value}' is not a number")))?;
                 req.count = n.min(MAX_COUNT);
+                // `_count=0`: the total only, like `_summary=count` (no paging links).
+                if n == 0 {
+                    req.summary_count = true;
+                }
                 true
             }
             "_offset" => {

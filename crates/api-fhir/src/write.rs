@@ -156,6 +156,19 @@ pub fn put(
     let subject = resolve_subject(tx, rtype, &resource)?;
     let current = tx.fhir_current(rtype, id)?;
     let before = current.as_ref().filter(|c| !c.deleted).map(|c| c.subject.as_deref());
+    // A Patient's data subject is the key every other resource of the person hangs on:
+    // changing it would leave their records with the wrong person.
+    if let (Some(Some(old)), "Patient") = (before, rtype) {
+        if subject.as_deref() != Some(old) {
+            return Err(FhirError::Unprocessable(
+                "Patient.identifier".into(),
+                format!(
+                    "Patient/{id} belongs to data subject {old}; its {DATA_SUBJECT_SYSTEM} identifier cannot \
+                     change (create a new Patient for another person)"
+                ),
+            ));
+        }
+    }
     caller.may_write(rtype, before, Some(subject.as_deref()), now)?;
     check_version(current.as_ref(), if_match, rtype, id)?;
     let version = current.as_ref().map_or(1, |c| c.version + 1);

@@ -589,9 +589,9 @@ impl Txn for Guarded<'_> {
         self.check(Err(ApiError::Forbidden("FHIR resources are written through the FHIR API".into())))
     }
 
-    fn fhir_erase_subject(&mut self, _: &str) -> Result<u64, StoreError> {
+    fn fhir_erase_subject(&mut self, _: &str) -> Result<Vec<String>, StoreError> {
         self.check(Err(ApiError::Forbidden("FHIR resources are erased through the rights API".into())))?;
-        Ok(0)
+        Ok(Vec::new())
     }
 
     fn fhir_state(&mut self, key: &str) -> Result<Option<Value>, StoreError> {

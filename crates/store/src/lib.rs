@@ -216,9 +216,10 @@ pub trait Txn {
     /// versions: one more than [`Txn::fhir_current`]'s), replacing its search-index rows
     /// with `index` (ignored for a delete). Every version is kept.
     fn fhir_put(&mut self, rec: &FhirRecord, index: &[FhirIndexRow]) -> Result<(), StoreError>;
-    /// Removes every FHIR resource, with all its versions, that belonged to `subject`
-    /// in any version; returns how many resources were removed.
-    fn fhir_erase_subject(&mut self, subject: &str) -> Result<u64, StoreError>;
+    /// Erases `subject`'s FHIR data: every resource whose current version is theirs,
+    /// with all its versions, and their versions of resources that now belong to someone
+    /// else. Returns the `Type/id` of every resource touched.
+    fn fhir_erase_subject(&mut self, subject: &str) -> Result<Vec<String>, StoreError>;
     /// A state document of the FHIR layer (threshold table, last assessments).
     fn fhir_state(&mut self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
     /// Replaces a state document of the FHIR layer.

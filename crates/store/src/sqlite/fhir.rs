@@ -137,24 +137,33 @@ pub(crate) fn put(conn: &Connection, tenant: &str, rec: &FhirRecord, index: &[Fh
     Ok(())
 }
 
-/// Removes every resource (all versions) that belonged to `subject` in any version;
-/// returns how many resources were removed.
-pub(crate) fn erase_subject(conn: &Connection, tenant: &str, subject: &str) -> Result<u64, StoreError> {
-    let rids: Vec<i64> = {
-        let mut st = conn.prepare_cached(
-            "SELECT rid FROM fhir_resources WHERE tenant = ?1 AND subject = ?2
-             UNION SELECT v.rid FROM fhir_versions v JOIN fhir_resources r ON r.rid = v.rid
-             WHERE r.tenant = ?1 AND v.subject = ?2",
-        )?;
-        let rows = st.query_map(params![tenant, subject], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
+/// Erases `subject`'s FHIR data: every resource whose current version is theirs (with
+/// all its versions and index rows), and their versions of resources that now belong to
+/// someone else. Returns the `Type/id` of every resource touched, in order.
+pub(crate) fn erase_subject(conn: &Connection, tenant: &str, subject: &str) -> Result<Vec<String>, StoreError> {
+    let rows = |sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
+        let mut st = conn.prepare_cached(sql)?;
+        let rows = st.query_map(params![tenant, subject], |r| {
+            Ok((r.get::<_, i64>(0)?, format!("{}/{}", r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     };
-    for rid in &rids {
+    let whole =
+        rows("SELECT rid, rtype, id FROM fhir_resources WHERE tenant = ?1 AND subject = ?2 ORDER BY rtype, id")?;
+    let partly = rows(
+        "SELECT DISTINCT r.rid, r.rtype, r.id FROM fhir_versions v JOIN fhir_resources r ON r.rid = v.rid
+         WHERE r.tenant = ?1 AND v.subject = ?2 AND (r.subject IS NULL OR r.subject <> ?2) ORDER BY r.rtype, r.id",
+    )?;
+    for (rid, _) in &whole {
         conn.prepare_cached("DELETE FROM fhir_index WHERE rid = ?1")?.execute(params![rid])?;
         conn.prepare_cached("DELETE FROM fhir_versions WHERE rid = ?1")?.execute(params![rid])?;
         conn.prepare_cached("DELETE FROM fhir_resources WHERE rid = ?1")?.execute(params![rid])?;
     }
-    Ok(rids.len() as u64)
+    for (rid, _) in &partly {
+        conn.prepare_cached("DELETE FROM fhir_versions WHERE rid = ?1 AND subject = ?2")?
+            .execute(params![rid, subject])?;
+    }
+    Ok(whole.into_iter().chain(partly).map(|(_, k)| k).collect())
 }
 
 /// The current, not deleted resources of `subject`, by type and id.

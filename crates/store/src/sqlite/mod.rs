@@ -598,7 +598,7 @@ impl Txn for SqliteTxn<'_> {
         fhir::put(self.conn, self.tenant, rec, index)
     }
 
-    fn fhir_erase_subject(&mut self, subject: &str) -> Result<u64, StoreError> {
+    fn fhir_erase_subject(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
         fhir::erase_subject(self.conn, self.tenant, subject)
     }
 

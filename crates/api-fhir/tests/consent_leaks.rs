@@ -1,0 +1,305 @@
+//! Randomized leak test of every FHIR read path against an independent oracle.
+//!
+//! Each case builds random people (Patient, Observations, some raising a Flag), random
+//! consents (categories, purposes, withdrawn, expired, attribute-limited), usage stops
+//! and guardianships, then asks as random callers (tenant admin, the supplying clinic,
+//! service providers with and without purpose, citizens, guardians, anonymous) on every
+//! read path — read, vread, history, search by patient, search of everything,
+//! `_include`, `$everything` — and compares what each answer releases with the oracle,
+//! written from the documented rules, not by calling the decision point.
+//! `KIZUNA_LEAK_SEED` and `KIZUNA_LEAK_CASES` reproduce or extend a run.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+
+use common::*;
+use kizuna_consent::{Category, Guardianship, Role, UsageStop};
+use serde_json::Value;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, p: u64) -> bool {
+        self.below(100) < p
+    }
+}
+
+const PROVIDERS: [(&str, &[&str]); 2] =
+    [("urn:kizuna:party:app", &["disease-management"]), ("urn:kizuna:party:bank", &["disease-management", "research"])];
+const PURPOSES: [&str; 3] = ["disease-management", "research", "healthcare"];
+
+#[derive(Clone, Debug)]
+struct Grant {
+    subject: String,
+    recipient: String,
+    purpose: String,
+    categories: Vec<Category>,
+    usable: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Who {
+    Admin,
+    Clinic,
+    Anonymous,
+    Citizen(String),
+    Provider(usize, Option<String>),
+}
+
+struct World {
+    /// resource key (`Type/id`) → subject.
+    owner: HashMap<String, String>,
+    grants: Vec<Grant>,
+    stops: BTreeSet<(String, String)>,
+    guardians: BTreeSet<(String, String)>,
+}
+
+impl World {
+    /// The oracle: may `who` read resource `key`?
+    fn allowed(&self, who: &Who, key: &str) -> bool {
+        let subject = &self.owner[key];
+        let category = if key.starts_with("Patient/") { Category::Identity } else { Category::Health };
+        match who {
+            Who::Admin => true,
+            // The clinic supplied every Patient and Observation (basis `source`); Flags and
+            // Communications come from Kizuna's rules, and the clinic states no purpose.
+            Who::Clinic => key.starts_with("Patient/") || key.starts_with("Observation/"),
+            Who::Anonymous => false,
+            Who::Citizen(me) => me == subject || self.guardians.contains(&(me.clone(), subject.clone())),
+            Who::Provider(i, purpose) => {
+                let (party, registered) = PROVIDERS[*i];
+                let Some(purpose) = purpose else { return false };
+                if !registered.contains(&purpose.as_str()) {
+                    return false;
+                }
+                if self.stops.contains(&(subject.clone(), party.to_string())) {
+                    return false;
+                }
+                self.grants.iter().any(|g| {
+                    g.usable
+                        && &g.subject == subject
+                        && g.recipient == party
+                        && &g.purpose == purpose
+                        && g.categories.contains(&category)
+                })
+            }
+        }
+    }
+}
+
+fn token(s: &Server, who: &Who) -> Option<String> {
+    match who {
+        Who::Admin => Some(s.admin()),
+        Who::Clinic => Some(s.clinic()),
+        Who::Anonymous => None,
+        Who::Citizen(me) => Some(s.citizen(me)),
+        Who::Provider(i, purpose) => {
+            Some(s.token(Role::ServiceProvider, Some(PROVIDERS[*i].0), None, purpose.as_deref()))
+        }
+    }
+}
+
+/// The `Type/id` keys of every resource in a Bundle (match and include entries), or of
+/// a single resource.
+fn released(body: &Value) -> BTreeSet<String> {
+    let key = |r: &Value| format!("{}/{}", r["resourceType"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""));
+    match body["resourceType"].as_str() {
+        Some("Bundle") => body["entry"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["resource"]["resourceType"] != "OperationOutcome")
+                    .map(|e| key(&e["resource"]))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Some("OperationOutcome") | None => BTreeSet::new(),
+        Some(_) => [key(body)].into_iter().collect(),
+    }
+}
+
+#[tokio::test]
+async fn no_fhir_read_path_releases_what_the_rules_withhold() {
+    let seed: u64 = std::env::var("KIZUNA_LEAK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_f41e);
+    let cases: u64 = std::env::var("KIZUNA_LEAK_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let mut checks = 0u64;
+    let mut visible = 0u64;
+    let mut requests = 0u64;
+    for case in 0..cases {
+        let mut rng = Rng(seed ^ (case + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let s = Server::start().await;
+        for (party, purposes) in PROVIDERS {
+            s.put_party(party, &[Role::ServiceProvider], purposes).await;
+        }
+        let n = 3 + rng.below(3) as usize;
+        let people: Vec<String> = (0..n).map(|i| format!("urn:ngsi-ld:Person:c{case}p{i}")).collect();
+        let mut world =
+            World { owner: HashMap::new(), grants: vec![], stops: BTreeSet::new(), guardians: BTreeSet::new() };
+        let mut patients = Vec::new();
+        let mut observations = Vec::new();
+        for (i, subject) in people.iter().enumerate() {
+            let pid = s.patient(subject, "1970-01-01", "female").await;
+            world.owner.insert(format!("Patient/{pid}"), subject.clone());
+            for k in 0..(1 + rng.below(2)) {
+                let sys = if rng.chance(40) { 150.0 } else { 118.0 };
+                let oid = s.bp(&pid, sys, 80.0, &format!("2026-11-{:02}T07:00:00+09:00", 1 + k)).await;
+                world.owner.insert(format!("Observation/{oid}"), subject.clone());
+                observations.push(oid);
+            }
+            patients.push(pid);
+            // Consents.
+            for (pi, (party, _)) in PROVIDERS.iter().enumerate() {
+                if !rng.chance(60) {
+                    continue;
+                }
+                let purpose = PURPOSES[rng.below(3) as usize].to_string();
+                let mut categories = vec![];
+                for c in [Category::Health, Category::Identity, Category::Location] {
+                    if rng.chance(55) {
+                        categories.push(c);
+                    }
+                }
+                if categories.is_empty() {
+                    categories.push(Category::Health);
+                }
+                let mut c = consent_record(&format!("c{case}-{i}-{pi}"), subject, party, &purpose, Category::Health);
+                c.categories = categories.clone();
+                let state = rng.below(5);
+                match state {
+                    1 => c.withdrawn_at = Some(ago(10)),
+                    2 => c.expires_at = Some(ago(5)),
+                    3 => c.attributes = vec!["https://uri.etsi.org/ngsi-ld/default-context/systolic".into()],
+                    _ => {}
+                }
+                world.grants.push(Grant {
+                    subject: subject.clone(),
+                    recipient: party.to_string(),
+                    purpose,
+                    categories,
+                    usable: state == 0 || state == 4,
+                });
+                s.write(move |tx| tx.put_consent(&c)).await;
+                if rng.chance(40) {
+                    let stop = UsageStop {
+                        subject: subject.clone(),
+                        controller: T.into(),
+                        recipient: party.to_string(),
+                        stopped_at: ago(1),
+                    };
+                    world.stops.insert((subject.clone(), party.to_string()));
+                    s.write(move |tx| tx.put_usage_stop(&stop)).await;
+                }
+            }
+        }
+        // Flags and Communications raised by high readings belong to their person too.
+        for rt in ["Flag", "Communication"] {
+            let all = s.get(&format!("/{rt}?_count=1000"), Some(&s.admin())).await.body;
+            for e in all["entry"].as_array().cloned().unwrap_or_default() {
+                let r = &e["resource"];
+                let pid = r["subject"]["reference"].as_str().unwrap().trim_start_matches("Patient/").to_string();
+                let owner = world.owner[&format!("Patient/{pid}")].clone();
+                world.owner.insert(format!("{rt}/{}", r["id"].as_str().unwrap()), owner);
+            }
+        }
+        // A guardianship or two (one ended).
+        if n >= 2 {
+            let (g, w) = (people[0].clone(), people[1].clone());
+            world.guardians.insert((g.clone(), w.clone()));
+            s.guardian(&format!("g{case}"), &g, &w).await;
+            let ended = Guardianship {
+                id: format!("g{case}-ended"),
+                controller: T.into(),
+                guardian: people[n - 1].clone(),
+                ward: people[0].clone(),
+                relationship: "father".into(),
+                evidence: "出生届".into(),
+                valid_from: ago(1000),
+                valid_until: None,
+                ended_at: Some(ago(10)),
+            };
+            s.write(move |tx| tx.put_guardianship(&ended)).await;
+        }
+        let mut callers = vec![Who::Admin, Who::Clinic, Who::Anonymous];
+        for p in &people {
+            callers.push(Who::Citizen(p.clone()));
+        }
+        for i in 0..PROVIDERS.len() {
+            callers.push(Who::Provider(i, None));
+            for p in PURPOSES {
+                callers.push(Who::Provider(i, Some(p.to_string())));
+            }
+        }
+        let keys: Vec<String> = world.owner.keys().cloned().collect();
+        for who in &callers {
+            let tok = token(&s, who);
+            let t = tok.as_deref();
+            let expect = |subset: &mut dyn Iterator<Item = &String>| -> BTreeSet<String> {
+                subset.filter(|k| world.allowed(who, k)).cloned().collect()
+            };
+            let mut check = |path: String, got: BTreeSet<String>, want: BTreeSet<String>| {
+                assert_eq!(got, want, "case {case} seed {seed}: {who:?} GET {path}");
+                checks += want.len().max(1) as u64;
+                visible += want.len() as u64;
+            };
+            // read and history of every resource
+            for k in &keys {
+                let r = s.get(&format!("/{k}"), t).await;
+                check(k.clone(), released(&r.body), expect(&mut [k].into_iter()));
+                let h = s.get(&format!("/{k}/_history"), t).await;
+                check(format!("{k}/_history"), released(&h.body), expect(&mut [k].into_iter()));
+                let v = s.get(&format!("/{k}/_history/1"), t).await;
+                check(format!("{k}/_history/1"), released(&v.body), expect(&mut [k].into_iter()));
+                requests += 3;
+            }
+            // searches
+            for (i, pid) in patients.iter().enumerate() {
+                let subject = &people[i];
+                let mine: Vec<String> = keys
+                    .iter()
+                    .filter(|k| k.starts_with("Observation/") && &world.owner[*k] == subject)
+                    .cloned()
+                    .collect();
+                let r = s.get(&format!("/Observation?patient={pid}"), t).await;
+                check(format!("Observation?patient={pid}"), released(&r.body), expect(&mut mine.iter()));
+                let r = s.get(&format!("/Observation?patient={pid}&_include=Observation:patient"), t).await;
+                let mut want = expect(&mut mine.iter());
+                if !want.is_empty() {
+                    want.extend(expect(&mut [format!("Patient/{pid}")].iter()));
+                }
+                check(format!("Observation?patient={pid}&_include"), released(&r.body), want);
+                let r = s.get(&format!("/Patient/{pid}/$everything"), t).await;
+                let pkey = format!("Patient/{pid}");
+                let want: BTreeSet<String> = if world.allowed(who, &pkey) {
+                    keys.iter().filter(|k| &world.owner[*k] == subject && world.allowed(who, k)).cloned().collect()
+                } else {
+                    BTreeSet::new()
+                };
+                check(format!("{pkey}/$everything"), released(&r.body), want);
+                requests += 3;
+            }
+            for rt in ["Observation", "Patient", "Flag", "Communication"] {
+                let r = s.get(&format!("/{rt}?_count=1000"), t).await;
+                let of_type: Vec<String> = keys.iter().filter(|k| k.starts_with(&format!("{rt}/"))).cloned().collect();
+                let want = expect(&mut of_type.iter());
+                assert_eq!(r.body["total"].as_u64().unwrap_or(0), want.len() as u64, "{who:?} {rt} total");
+                check(format!("{rt}?_count=1000"), released(&r.body), want);
+                requests += 1;
+            }
+        }
+        let _ = observations;
+    }
+    eprintln!(
+        "FHIR consent leak test: {cases} cases, {requests} requests, {checks} checks, {visible} released as expected"
+    );
+    assert!(visible > 0 && checks > visible, "the cases must exercise both releases and refusals");
+}
