@@ -3,7 +3,7 @@
 //! parameters, record validation messages and JSON responses.
 //!
 //! # Layout
-//! - callers: [`require_admin`], [`require_citizen`];
+//! - callers: [`require_admin`], [`require_recorder`], [`require_citizen`];
 //! - errors: [`bad_field`], [`bad_data`], [`not_found`], [`conflict`], [`record_error`];
 //! - bodies: [`parse_body`] (content type, JSON, `serde_path_to_error`), [`context`]
 //!   (the `Link` header's user context, else the core context), [`expand_names`];
@@ -29,6 +29,19 @@ pub(crate) fn require_admin(access: &Access) -> Result<(), ApiError> {
         Role::TenantAdmin => Ok(()),
         Role::Anonymous => Err(ApiError::Unauthorized("the policy API requires tenant-admin credentials".into())),
         other => Err(ApiError::Forbidden(format!("the policy API is for role tenant-admin, not {other}"))),
+    }
+}
+
+/// Checks that the caller may keep records of standing (guardianships): the tenant admin
+/// or a data holder (the municipality's maternal and child health section, recording
+/// from 出生届 or 母子健康手帳): anonymous → 401, any other role → 403.
+pub(crate) fn require_recorder(access: &Access, what: &str) -> Result<(), ApiError> {
+    match access.request.caller.role {
+        Role::TenantAdmin | Role::DataHolder => Ok(()),
+        Role::Anonymous => {
+            Err(ApiError::Unauthorized(format!("{what} requires tenant-admin or data-holder credentials")))
+        }
+        other => Err(ApiError::Forbidden(format!("{what} is for roles tenant-admin and data-holder, not {other}"))),
     }
 }
 

@@ -1,22 +1,26 @@
 //! `GET /me/export`: the data portability package — everything held about the citizen,
 //! in open formats, as one ZIP archive.
 //!
-//! Every entity included (current, or known only by its history) goes through the
-//! decision point with [`Action::Export`] and is appended to the access log before the
-//! package leaves; the access log in the package therefore lists this export too.
+//! Every entity included (current, or known only by its history) and every FHIR
+//! resource included goes through the decision point with [`Action::Export`] and is
+//! appended to the access log before the package leaves; the access log in the package
+//! therefore lists this export too. FHIR resources are decided as the FHIR API decides
+//! them ([`kizuna_api_fhir::access::Caller::decide`]: the resource as an entity of type
+//! `http://hl7.org/fhir/<Type>`, audited as `Type/id`).
 //!
 //! # Layout
 //! - [`export`]: the handler (gather, decide, record, package);
 //! - [`Package`]: the contents, and [`Package::zip`] writing the archive: `manifest.json`,
 //!   `entities.jsonld`, `entities.csv`, `consents.json`, `delegations.json`,
-//!   `usage-stops.json`, `provisions.json`, `access-log.json`, `access-log.csv`;
+//!   `usage-stops.json`, `provisions.json`, `access-log.json`, `access-log.csv`,
+//!   `fhir.json` ([`fhir_bundle`]);
 //! - [`entities_csv`], [`access_log_csv`]: the CSV files (RFC 4180 quoting by `csv`).
 
 use std::io::Write as _;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, SecondsFormat, Timelike, Utc};
 use kizuna_api_ngsild::access::{self, Access};
@@ -24,7 +28,7 @@ use kizuna_api_ngsild::{ApiError, ApiState};
 use kizuna_consent::{Action, AuditRecord, ConsentRecord, Delegation, ProvisionRecord, UsageStop};
 use kizuna_ngsild::context::CORE_CONTEXT_URL;
 use kizuna_ngsild::{Context, Entity, ErrorKind, NgsiError};
-use kizuna_store::TemporalEntity;
+use kizuna_store::{FhirRecord, TemporalEntity};
 use serde_json::{json, Value};
 
 use crate::common::{require_citizen, to_value};
@@ -53,18 +57,27 @@ pub(crate) struct Package {
     usage_stops: Vec<UsageStop>,
     provisions: Vec<Value>,
     access_log: Vec<Value>,
+    /// My FHIR resources (current versions), released for export.
+    fhir: Vec<FhirRecord>,
+    /// The FHIR base URL the resources' `fullUrl`s are built on.
+    fhir_base: String,
 }
 
 /// `GET /me/export` — my portability package (`application/zip`, `Content-Disposition:
 /// attachment; filename="kizuna-export-<date>.zip"`).
-pub(crate) async fn export(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
+pub(crate) async fn export(
+    State(st): State<ApiState>,
+    access: Access,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let me = require_citizen(&access)?;
     let tenant = access.tenant().to_string();
     let classification = Arc::new(access.policy.classification.clone());
 
-    // 1. What is held: current entities with their history, and history-only entities.
+    // 1. What is held: current entities with their history, history-only entities, and
+    //    FHIR resources.
     let (t, c, s) = (tenant.clone(), classification.clone(), me.clone());
-    let items = st
+    let (items, fhir_held) = st
         .read(move |store| {
             let h = mine::holdings(store, &t, &c, &s)?;
             let mut items = Vec::with_capacity(h.current.len() + h.history_only.len());
@@ -79,7 +92,8 @@ pub(crate) async fn export(State(st): State<ApiState>, access: Access) -> Result
                     items.push(Item { current: None, history });
                 }
             }
-            Ok(items)
+            let fhir = store.fhir_of_subject(&t, &s)?;
+            Ok((items, fhir))
         })
         .await?;
 
@@ -108,6 +122,20 @@ pub(crate) async fn export(State(st): State<ApiState>, access: Access) -> Result
         }
         if let Some(te) = item.history {
             histories.push(te);
+        }
+    }
+    let fhir_caller = kizuna_api_fhir::access::Caller { access: exporter.clone(), tenant: tenant.clone() };
+    let mut fhir = Vec::with_capacity(fhir_held.len());
+    for r in fhir_held {
+        // The store's "current, not deleted" is checked again: a delete has nothing to export.
+        if r.deleted || r.resource.is_none() {
+            continue;
+        }
+        let v = fhir_caller.decide(&r.rtype, &r.id, r.subject.as_deref(), r.source.as_deref(), now);
+        audits.extend(v.audit);
+        provisions.extend(v.provision);
+        if v.allowed {
+            fhir.push(r);
         }
     }
     access::record(&st, &tenant, audits, provisions).await?;
@@ -158,6 +186,8 @@ pub(crate) async fn export(State(st): State<ApiState>, access: Access) -> Result
         usage_stops,
         provisions,
         access_log,
+        fhir,
+        fhir_base: kizuna_api_fhir::base_url(&headers),
     };
     let bytes = tokio::task::spawn_blocking(move || package.zip())
         .await
@@ -200,6 +230,12 @@ const FILES: &[(&str, &str, &str)] = &[
         "every decision about my data: who asked, in which role, for what purpose, what, when, allowed or denied and why",
     ),
     ("access-log.csv", "text/csv", "the access log as CSV"),
+    (
+        "fhir.json",
+        "application/fhir+json",
+        "my health records held as FHIR R4 resources (JP Core): a Bundle of type collection, one entry per resource \
+         in its current version (meta.versionId, meta.lastUpdated, meta.source = who supplied it)",
+    ),
 ];
 
 impl Package {
@@ -213,6 +249,7 @@ impl Package {
             ("usage-stops.json", self.usage_stops.len()),
             ("provisions.json", self.provisions.len()),
             ("access-log.json", self.access_log.len()),
+            ("fhir.json", self.fhir.len()),
         ];
         let files: Vec<Value> = FILES
             .iter()
@@ -245,6 +282,7 @@ impl Package {
         });
         let entities_csv = entities_csv(&self.entities, &self.histories, &ctx)?;
         let access_csv = access_log_csv(&self.access_log)?;
+        let fhir = fhir_bundle(&self.fhir, &self.fhir_base, &self.generated_at);
 
         let when = &self.generated_at;
         let stamp = zip::DateTime::from_date_and_time(
@@ -271,6 +309,7 @@ impl Package {
             ("provisions.json", pretty(&Value::Array(self.provisions))?),
             ("access-log.json", pretty(&Value::Array(self.access_log))?),
             ("access-log.csv", access_csv),
+            ("fhir.json", pretty(&fhir)?),
         ];
         debug_assert_eq!(contents.len(), FILES.len());
         for (name, bytes) in contents {
@@ -280,6 +319,33 @@ impl Package {
         let cursor = w.finish().map_err(|e| internal(format!("zip: {e}")))?;
         Ok(cursor.into_inner())
     }
+}
+
+/// `fhir.json`: a FHIR R4 Bundle of type `collection` with one entry per resource
+/// (`fullUrl` = `<base>/<Type>/<id>`, so the references between them resolve), in the
+/// store's order (type, id); without `entry` when there are none (FHIR JSON has no
+/// empty arrays). A collection carries no `total` (bdl-1).
+pub(crate) fn fhir_bundle(records: &[FhirRecord], base: &str, at: &chrono::DateTime<Utc>) -> Value {
+    let entries: Vec<Value> = records
+        .iter()
+        .filter_map(|r| {
+            let resource = r.resource.clone()?;
+            Some(json!({"fullUrl": format!("{base}/{}/{}", r.rtype, r.id), "resource": resource}))
+        })
+        .collect();
+    let at = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": {"lastUpdated": at},
+        "type": "collection",
+        "timestamp": at,
+    });
+    // FHIR JSON has no empty arrays: no resources, no `entry`.
+    if let (Some(o), false) = (bundle.as_object_mut(), entries.is_empty()) {
+        o.insert("entry".into(), Value::Array(entries));
+    }
+    bundle
 }
 
 /// `entities.csv`: one row per attribute instance of the current entities (`source`

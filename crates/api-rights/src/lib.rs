@@ -8,14 +8,15 @@
 //!
 //! - [`me_router`], to be nested at `/me`: the citizen (role `citizen` with a data
 //!   subject) sees their data, grants and withdraws consents, sets information-bank
-//!   provision conditions (delegations), stops a recipient's use of their data, reads who
-//!   accessed their data and what the bank provided, downloads a portability package
-//!   and erases their data;
+//!   provision conditions (delegations), stops a recipient's use of their data, sees the
+//!   guardianships they are part of, reads who accessed their data and what the bank
+//!   provided, downloads a portability package (NGSI-LD entities and FHIR resources) and
+//!   erases their data;
 //! - [`policy_router`], to be nested at `/kizuna/v1` (merged with
 //!   [`kizuna_api_ngsild::admin_router`]: two routers cannot be nested at one path):
 //!   the tenant admin classifies entity types, registers parties, issues and revokes API
 //!   keys, records consents given at the counter or on paper, and reads and verifies the
-//!   access log.
+//!   access log; the tenant admin and data holders record guardianships.
 //!
 //! ```no_run
 //! # fn app(state: kizuna_api_ngsild::ApiState) -> axum::Router {
@@ -41,8 +42,9 @@
 //! - `me.rs`: the citizen API (profile, data, consents, delegations, usage stops,
 //!   provisions, access log);
 //! - `mine.rs`: finding the citizen's entities (current and history-only) and rendering;
-//! - `export.rs`: the portability package (ZIP);
-//! - `erasure.rs`: erasure and its preview;
+//! - `guardianships.rs`: guardianships (recorded under `/kizuna/v1`, read under `/me`);
+//! - `export.rs`: the portability package (ZIP), FHIR resources included;
+//! - `erasure.rs`: erasure and its preview, FHIR resources included;
 //! - `openapi/me.yaml`, `openapi/admin.yaml`: the API descriptions.
 //!
 //! Handlers never touch SQL: blocking store calls run through [`ApiState::read`] and
@@ -54,6 +56,7 @@ mod admin;
 mod common;
 mod erasure;
 mod export;
+mod guardianships;
 mod me;
 mod mine;
 
@@ -89,6 +92,7 @@ pub fn me_router(state: ApiState) -> Router {
         .route("/provisions", get(me::provisions))
         .route("/usage-stops", get(me::list_usage_stops))
         .route("/usage-stops/{recipient}", put(me::put_usage_stop).delete(me::delete_usage_stop))
+        .route("/guardianships", get(guardianships::mine))
         .route("/access-log", get(me::access_log))
         .route("/export", get(export::export))
         .route("/erasure", get(erasure::preview).post(erasure::erase))
@@ -99,7 +103,8 @@ pub fn me_router(state: ApiState) -> Router {
 
 /// The tenant admin's policy API, to be nested at `/kizuna/v1` (merged with the
 /// retention routes of [`kizuna_api_ngsild::admin_router`]). Every route but
-/// `/openapi.yaml` needs a tenant-admin token.
+/// `/openapi.yaml` needs a tenant-admin token; `/guardianships` also accepts data
+/// holders.
 pub fn policy_router(state: ApiState) -> Router {
     Router::new()
         .route("/classification", get(admin::get_classification).put(admin::put_classification))
@@ -109,6 +114,8 @@ pub fn policy_router(state: ApiState) -> Router {
         .route("/api-keys/{id}", axum::routing::delete(admin::revoke_api_key))
         .route("/consents", get(admin::list_consents).post(admin::create_consent))
         .route("/consents/{id}/withdraw", post(admin::withdraw_consent))
+        .route("/guardianships", get(guardianships::list).post(guardianships::create))
+        .route("/guardianships/{id}/end", post(guardianships::end))
         .route("/audit", get(admin::audit_page))
         .route("/audit/verify", get(admin::audit_verify))
         .route("/openapi.yaml", get(|| async { yaml(ADMIN_OPENAPI) }))

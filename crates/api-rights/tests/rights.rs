@@ -241,6 +241,7 @@ async fn export_is_a_zip_of_my_data_only() {
         "provisions.json",
         "access-log.json",
         "access-log.csv",
+        "fhir.json",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -257,7 +258,7 @@ async fn export_is_a_zip_of_my_data_only() {
     assert_eq!(manifest["subject"], ALICE);
     assert_eq!(manifest["tenant"], T1);
     assert!(manifest["generatedAt"].is_string());
-    assert_eq!(manifest["files"].as_array().map(Vec::len), Some(9));
+    assert_eq!(manifest["files"].as_array().map(Vec::len), Some(10));
     assert!(manifest["notes"].as_array().is_some_and(|n| !n.is_empty()));
 
     let entities: Value = serde_json::from_str(&read("entities.jsonld")).expect("entities JSON");
@@ -310,6 +311,10 @@ async fn export_is_a_zip_of_my_data_only() {
     let mut rdr = csv::Reader::from_reader(log_csv.as_bytes());
     let n = rdr.records().collect::<Result<Vec<_>, _>>().expect("access-log.csv parses").len();
     assert_eq!(n, log.len());
+    // No FHIR resources held: an empty collection (FHIR JSON has no empty arrays).
+    let fhir: Value = serde_json::from_str(&read("fhir.json")).expect("fhir.json");
+    assert_eq!((fhir["resourceType"].as_str(), fhir["type"].as_str()), (Some("Bundle"), Some("collection")));
+    assert!(fhir.get("entry").is_none(), "{fhir}");
 
     // The export is in the access log the citizen reads.
     let now_log = access_log(&s, &alice).await;
@@ -349,7 +354,8 @@ async fn erasure_removes_my_data_and_keeps_the_legal_record() {
     assert_eq!(erased, vec![A0.to_string(), A1.to_string(), A_STEPS.to_string()]);
     assert_eq!(r["historyErased"], 3);
     assert_eq!(r["provisionsErased"], 1);
-    assert_eq!(r["kept"], json!(["consents", "delegations", "usage stops", "audit log"]));
+    assert_eq!(r["kept"], json!(["consents", "delegations", "usage stops", "guardianships", "audit log"]));
+    assert_eq!(r["fhirErased"], 0);
 
     // Gone, history included; B's data remains.
     for id in [A0, A1, A_STEPS] {
@@ -723,6 +729,7 @@ async fn openapi_documents_describe_every_route() {
                 "/provisions",
                 "/usage-stops",
                 "/usage-stops/{recipient}",
+                "/guardianships",
                 "/access-log",
                 "/export",
                 "/erasure",
@@ -739,6 +746,8 @@ async fn openapi_documents_describe_every_route() {
                 "/api-keys/{id}",
                 "/consents",
                 "/consents/{id}/withdraw",
+                "/guardianships",
+                "/guardianships/{id}/end",
                 "/audit",
                 "/audit/verify",
                 "/openapi.yaml",

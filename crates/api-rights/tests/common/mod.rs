@@ -1,13 +1,16 @@
-//! The test harness: the NGSI-LD API, the policy API and the citizen API served
-//! together on a real socket (`127.0.0.1:0`), as the server assembles them (NGSI-LD at
-//! `/ngsi-ld/v1`, retention + policy merged at `/kizuna/v1`, the citizen API at `/me`,
-//! trailing slashes trimmed), with the built-in issuer minting tokens for every role.
+//! The test harness: the NGSI-LD API, the policy API, the citizen API and the FHIR API
+//! served together on a real socket (`127.0.0.1:0`), as the server assembles them
+//! (NGSI-LD at `/ngsi-ld/v1`, retention + policy merged at `/kizuna/v1`, the citizen API
+//! at `/me`, FHIR at `/fhir`, trailing slashes trimmed), with the built-in issuer minting
+//! tokens for every role.
 //!
 //! # Layout
 //! - [`Server`]: start, tokens ([`Server::admin`], [`Server::citizen`], ...), requests;
 //! - [`Call`] / [`Resp`]: a request being built and a received answer, with
 //!   [`Resp::problem`] checking ProblemDetails;
-//! - [`enc`], [`bp`]: a path segment and a BloodPressure entity.
+//! - [`enc`], [`bp`]: a path segment and a BloodPressure entity;
+//! - FHIR: [`Server::fhir_patient`], [`Server::fhir_bp`] (created through `/fhir` by the
+//!   clinic), [`Server::fhir_of`] (what the store holds about a person).
 
 #![allow(dead_code)]
 
@@ -76,7 +79,8 @@ impl Server {
                 "/kizuna/v1",
                 kizuna_api_ngsild::admin_router(state.clone()).merge(kizuna_api_rights::policy_router(state.clone())),
             )
-            .nest("/me", kizuna_api_rights::me_router(state));
+            .nest("/me", kizuna_api_rights::me_router(state.clone()))
+            .nest("/fhir", kizuna_api_fhir::fhir_router(state));
         let service = NormalizePathLayer::trim_trailing_slash().layer(app);
         let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -135,6 +139,11 @@ impl Server {
     /// A citizen of [`T1`].
     pub fn citizen(&self, subject: &str) -> String {
         self.token(T1, Role::Citizen, None, Some(subject))
+    }
+
+    /// The clinic (data holder) of [`T1`].
+    pub fn clinic(&self) -> String {
+        self.token(T1, Role::DataHolder, Some(CLINIC), None)
     }
 
     /// The health app (service provider) of [`T1`].
@@ -214,6 +223,64 @@ impl Server {
             .send()
             .await
             .status
+    }
+}
+
+impl Server {
+    /// The clinic creates a FHIR Patient for data subject `subject`; its id.
+    pub async fn fhir_patient(&self, subject: &str) -> String {
+        let body = json!({
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:kizuna:data-subject", "value": subject}],
+            "name": [{"family": "山田", "given": ["花子"], "text": "山田 花子"}],
+            "gender": "female",
+            "birthDate": "1980-04-01",
+        });
+        let r = self.post("/fhir/Patient").bearer(&self.clinic()).json(&body).send().await.expect(201);
+        r["id"].as_str().expect("Patient id").to_string()
+    }
+
+    /// The clinic records a (normal) home blood pressure Observation of `patient`; its id.
+    pub async fn fhir_bp(&self, patient: &str, systolic: f64, when: &str) -> String {
+        let q = |v: f64| json!({"value": v, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"});
+        let body = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9", "display": "Blood pressure panel"}]},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "effectiveDateTime": when,
+            "component": [
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": q(systolic)},
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "valueQuantity": q(72.0)}
+            ]
+        });
+        let r = self.post("/fhir/Observation").bearer(&self.clinic()).json(&body).send().await.expect(201);
+        r["id"].as_str().expect("Observation id").to_string()
+    }
+
+    /// `Type/id` of every current FHIR resource the store holds about `subject`, sorted.
+    pub async fn fhir_of(&self, subject: &str) -> Vec<String> {
+        let store = self.store.clone();
+        let subject = subject.to_string();
+        let records = tokio::task::spawn_blocking(move || store.fhir_of_subject(T1, &subject))
+            .await
+            .expect("join")
+            .expect("fhir_of_subject");
+        let mut out: Vec<String> = records.iter().map(|r| format!("{}/{}", r.rtype, r.id)).collect();
+        out.sort();
+        out
+    }
+
+    /// Whether the store still has a current version of FHIR resource `rtype/id`.
+    pub async fn fhir_exists(&self, rtype: &str, id: &str) -> bool {
+        let store = self.store.clone();
+        let (rtype, id) = (rtype.to_string(), id.to_string());
+        tokio::task::spawn_blocking(move || store.fhir_read(T1, &rtype, &id))
+            .await
+            .expect("join")
+            .expect("fhir_read")
+            .is_some()
     }
 }
 
