@@ -23,7 +23,7 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null
 fi
-if ! python3 -c 'import ngsildclient, pytest, requests, paho.mqtt, capparselib, lxml, dateutil, playwright' 2>/dev/null; then
+if ! python3 -c 'import ngsildclient, pytest, requests, paho.mqtt, capparselib, lxml, dateutil, playwright, fhirclient, fhirpy' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
         -r tests/python/requirements.txt
 fi
