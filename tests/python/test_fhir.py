@@ -767,3 +767,62 @@ def test_changing_a_patients_data_subject_moves_or_is_refused(fhir):
         "right person reads the Observation": 200,
         "wrong person finds Observations": 0,
     }
+
+
+WORKLIST = {
+    "code": "urn:kizuna:fhir:recommendation|recommend-visit,urn:kizuna:fhir:recommendation|urgent-visit",
+    "status": "active",
+}
+
+
+def test_demo_worklist_follows_hanakos_consent(tmp_path_factory):
+    """The README's FHIR tour, checked for content: on the demo, the insurer's worklist
+    holds Taro (information-bank delegation) only; Hanako's new high reading joins it
+    only once she consents, and leaves it when she stops the insurer's use."""
+    server = start_server(tmp_path_factory, "kizuna-fhir-demo", ["--demo"])
+    try:
+        insurer = bearer(
+            server,
+            "--role", "service-provider", "--party", "urn:kizuna:party:kizuna-kenpo", "--purpose", "disease-management",
+        )
+        hanako = citizen_headers(server, "urn:ngsi-ld:Person:kizunagawa:hanako")
+
+        def worklist_patients() -> list[str]:
+            b = search(server, insurer, "Flag", WORKLIST)
+            return sorted({e["resource"]["subject"]["reference"] for e in b.get("entry", [])})
+
+        assert worklist_patients() == ["Patient/taro"]
+        created = create(server, hanako, bp_json("Patient/hanako", 152, 96, "2026-11-23T07:00:00+09:00"))
+        assert created["subject"]["reference"] == "Patient/hanako"
+        mine = search(server, hanako, "Flag", {"patient": "hanako", **WORKLIST})
+        assert [e["resource"]["code"]["coding"][0]["code"] for e in mine["entry"]] == ["recommend-visit"]
+        assert worklist_patients() == ["Patient/taro"]
+        r = requests.post(
+            f"{server.base_url}/me/consents",
+            headers={**hanako, "Content-Type": "application/json"},
+            json={"recipient": "urn:kizuna:party:kizuna-kenpo", "purposes": ["disease-management"],
+                  "categories": ["health"], "noticeVersion": "kenpo-2026"},
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+        assert worklist_patients() == ["Patient/hanako", "Patient/taro"]
+        log = requests.get(f"{server.base_url}/me/access-log", params={"limit": 1000}, headers=hanako, timeout=10).json()
+        assert any(
+            e["actor"] == "urn:kizuna:party:kizuna-kenpo" and e["resource"].startswith("Flag/") and e["allowed"]
+            for e in log["records"]
+        ), log
+        r = requests.post(f"{server.base_url}/me/consents/{r.json()['id']}/withdraw", headers=hanako, timeout=10)
+        assert r.status_code == 200, r.text
+        assert worklist_patients() == ["Patient/taro"]
+        # Yui's schedule, read by her mother as guardian.
+        r = requests.get(f"{server.base_url}/fhir/Patient/yui/$immunization-schedule", headers=hanako, timeout=10)
+        assert r.status_code == 200, r.text
+        statuses = {x["extension"][0]["valueCode"] for x in r.json()["recommendation"]}
+        assert "done" in statuses and statuses <= {"done", "upcoming", "due", "overdue", "expired"}
+        assert requests.get(
+            f"{server.base_url}/fhir/Patient/yui/$immunization-schedule",
+            headers=citizen_headers(server, "urn:ngsi-ld:Person:kizunagawa:taro"),
+            timeout=10,
+        ).status_code == 404
+    finally:
+        stop_server(server)

@@ -20,6 +20,16 @@ const DEMO_CITY: &str = include_str!("../demo/demo-city.json");
 /// personal entities (blood pressure, a child's position, benefit points).
 const DEMO_PEOPLE: &str = include_str!("../demo/demo-people.json");
 
+/// The demo residents' health records (FHIR R4, JP Core): Patients for Hanako, Taro and
+/// Yui, home blood pressure (Taro's last reading is 受診勧奨), Yui's vaccinations.
+const DEMO_FHIR: &str = include_str!("../demo/demo-fhir.json");
+
+/// The clinic that supplied the demo's health records.
+const DEMO_CLINIC: &str = "urn:kizuna:party:kizunagawa-clinic";
+
+/// How many generated test people the demo adds (seeded, `kizuna_fhir::people`).
+const DEMO_GENERATED_PEOPLE: usize = 60;
+
 /// The tenant the demo goes into (the default tenant).
 pub const DEMO_TENANT: &str = "";
 
@@ -139,9 +149,71 @@ pub async fn load(state: &ApiState) -> Result<usize, String> {
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     if inserted > 0 {
-        tracing::info!(entities = inserted, "loaded the demo city (絆川市)");
+        let fhir = load_fhir(state).await?;
+        tracing::info!(entities = inserted, fhir_resources = fhir, "loaded the demo city (絆川市)");
     } else {
         tracing::info!("the demo city is already loaded");
     }
     Ok(inserted)
+}
+
+/// The demo's health records: the three residents (`demo-fhir.json`), Hanako as Yui's
+/// guardian, and 60 generated residents (seed 2026) with checkups, home blood pressure,
+/// pregnancies and children's vaccinations — all as the clinic supplied them, assessed
+/// for threshold alerts as they go in.
+async fn load_fhir(state: &ApiState) -> Result<usize, String> {
+    let mut resources: Vec<Value> = serde_json::from_str(DEMO_FHIR).map_err(|e| format!("demo FHIR: {e}"))?;
+    let today = chrono::Utc::now().date_naive();
+    let people = kizuna_fhir::people::generate(&kizuna_fhir::people::GenOptions {
+        seed: 2026,
+        people: DEMO_GENERATED_PEOPLE,
+        today,
+        id_prefix: "gen".into(),
+    });
+    let mut guardianships = vec![kizuna_consent::Guardianship {
+        id: "urn:kizuna:guardianship:demo-hanako-yui".into(),
+        controller: DEMO_TENANT.into(),
+        guardian: "urn:ngsi-ld:Person:kizunagawa:hanako".into(),
+        ward: "urn:ngsi-ld:Person:kizunagawa:yui".into(),
+        relationship: "mother".into(),
+        evidence: "母子健康手帳".into(),
+        valid_from: chrono::DateTime::parse_from_rfc3339("2018-05-20T00:00:00+09:00")
+            .map_err(|e| e.to_string())?
+            .with_timezone(&chrono::Utc),
+        valid_until: None,
+        ended_at: None,
+    }];
+    // Patients first: every other resource references one.
+    resources.extend(people.iter().map(|p| p.patient.clone()));
+    for p in &people {
+        resources.extend(p.resources.iter().cloned());
+        for ward in &p.guardian_of {
+            guardianships.push(kizuna_consent::Guardianship {
+                id: format!("urn:kizuna:guardianship:{}-{}", p.patient_id(), ward.rsplit(':').next().unwrap_or("")),
+                controller: DEMO_TENANT.into(),
+                guardian: p.subject.clone(),
+                ward: ward.clone(),
+                relationship: "parent".into(),
+                evidence: "母子健康手帳".into(),
+                valid_from: chrono::Utc::now() - chrono::Duration::days(365 * 13),
+                valid_until: None,
+                ended_at: None,
+            });
+        }
+    }
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.write(DEMO_TENANT, move |tx| {
+            for g in &guardianships {
+                tx.put_guardianship(g)?;
+            }
+            kizuna_api_fhir::write::seed(tx, &resources, DEMO_CLINIC, chrono::Utc::now())
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| match e {
+        kizuna_api_fhir::FhirError::Invalid(o) => format!("demo FHIR resource invalid: {}", o.to_json()),
+        other => format!("demo FHIR: {other}"),
+    })
 }
