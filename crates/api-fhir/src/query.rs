@@ -339,3 +339,59 @@ mod tests {
         assert!(reference("a/b/c", None).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn names() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("patient".to_string()),
+            Just("code".to_string()),
+            Just("date".to_string()),
+            Just("family".to_string()),
+            Just("_count".to_string()),
+            Just("_sort".to_string()),
+            Just("_include".to_string()),
+            Just("code:missing".to_string()),
+            Just("family:exact".to_string()),
+            "[a-z_:-]{0,12}",
+        ]
+    }
+
+    proptest! {
+        /// Any query parses or is refused with a 400 — never a panic; whatever parses
+        /// keeps every clause it was given (nothing silently dropped unless reported).
+        #[test]
+        fn any_query_parses_or_is_refused(pairs in proptest::collection::vec((names(), ".{0,24}"), 0..6), strict in any::<bool>()) {
+            match parse("Observation", &pairs, strict) {
+                Ok(r) => {
+                    prop_assert!(r.count <= MAX_COUNT);
+                    let searchable = pairs.iter().filter(|(n, _)| {
+                        let p = n.split(':').next().unwrap_or("");
+                        param("Observation", p).is_some()
+                    }).count();
+                    prop_assert_eq!(r.search.clauses.len(), searchable);
+                    if strict {
+                        prop_assert!(r.ignored.is_empty());
+                    }
+                }
+                Err(e) => prop_assert_eq!(e.status().as_u16(), 400),
+            }
+        }
+
+        /// A token `system|code` is read back exactly; any date that parses is an
+        /// ordered range.
+        #[test]
+        fn tokens_and_dates(system in "[a-z:/.]{1,20}", code in "[A-Za-z0-9-]{1,10}", date in "[0-9T:+Z.-]{0,30}") {
+            prop_assert_eq!(
+                token(&format!("{system}|{code}")),
+                FhirMatch::Token { system: Some(system.clone()), code: Some(code.clone()), no_system: false }
+            );
+            if let Ok((lo, hi)) = date_range(&date) {
+                prop_assert!(lo <= hi);
+            }
+        }
+    }
+}

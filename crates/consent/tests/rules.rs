@@ -636,3 +636,93 @@ fn purpose_vocabulary() {
     assert!(!Purpose::from("marketing").is_known());
     assert_eq!(serde_json::to_value(Purpose::from("research")).expect("json"), json!("research"));
 }
+
+fn guardianship(id: &str, guardian: &str, ward: &str) -> kizuna_consent::Guardianship {
+    kizuna_consent::Guardianship {
+        id: id.into(),
+        controller: T.into(),
+        guardian: guardian.into(),
+        ward: ward.into(),
+        relationship: "mother".into(),
+        evidence: "母子健康手帳".into(),
+        valid_from: now() - Duration::days(10),
+        valid_until: Some(now() + Duration::days(10)),
+        ended_at: None,
+    }
+}
+
+#[test]
+fn rule_4b_a_guardian_reads_the_wards_data_while_the_guardianship_is_in_force() {
+    let e = bp(BOB);
+    let mut p = policy(vec![], vec![], vec![]);
+    let r = req(citizen(ALICE), None);
+    assert!(!decide(&r, &e, &p, now()).is_allowed());
+    p.guardianships = vec![guardianship("g1", ALICE, BOB)];
+    assert_eq!(basis(&r, &e, &p), Basis::Guardian("g1".into()));
+    assert_eq!(Basis::Guardian("g1".into()).label(), "guardian:g1");
+    // Not before, not after, not once ended, not for another tenant, not the other way round.
+    for (name, g) in [
+        (
+            "not yet",
+            kizuna_consent::Guardianship { valid_from: now() + Duration::days(1), ..guardianship("g", ALICE, BOB) },
+        ),
+        ("lapsed", kizuna_consent::Guardianship { valid_until: Some(now()), ..guardianship("g", ALICE, BOB) }),
+        (
+            "ended",
+            kizuna_consent::Guardianship {
+                ended_at: Some(now() - Duration::seconds(1)),
+                ..guardianship("g", ALICE, BOB)
+            },
+        ),
+        (
+            "other tenant",
+            kizuna_consent::Guardianship { controller: "elsewhere".into(), ..guardianship("g", ALICE, BOB) },
+        ),
+        ("reversed", guardianship("g", BOB, ALICE)),
+    ] {
+        p.guardianships = vec![g];
+        assert!(!decide(&r, &e, &p, now()).is_allowed(), "{name}");
+    }
+    // Only citizens act as guardians: a provider whose party id equals the guardian's does not.
+    p.guardianships = vec![guardianship("g1", ALICE, BOB)];
+    let mut c = caller(Role::ServiceProvider, Some(APP));
+    c.subject = Some(ALICE.into());
+    assert!(!decide(&req(c, Some("disease-management")), &e, &p, now()).is_allowed());
+}
+
+#[test]
+fn fhir_types_are_classified_built_in_unless_the_tenant_says_otherwise() {
+    let obs = Entity {
+        id: "Observation/1".into(),
+        types: vec![format!("{}Observation", kizuna_consent::FHIR_TYPE_BASE)],
+        scope: vec![],
+        attrs: [(DATA_SUBJECT.to_string(), vec![rel(json!(ALICE))])].into_iter().collect(),
+        created_at: None,
+        modified_at: None,
+    };
+    let c = Classification::new();
+    assert_eq!(
+        c.classify(&obs),
+        Classified::Personal { subject: Some(ALICE.into()), categories: vec![Category::Health] }
+    );
+    let patient = Entity { types: vec![format!("{}Patient", kizuna_consent::FHIR_TYPE_BASE)], ..obs.clone() };
+    assert_eq!(
+        c.classify(&patient),
+        Classified::Personal { subject: Some(ALICE.into()), categories: vec![Category::Identity] }
+    );
+    let org = Entity {
+        types: vec![format!("{}Organization", kizuna_consent::FHIR_TYPE_BASE)],
+        attrs: Default::default(),
+        ..obs.clone()
+    };
+    assert_eq!(c.classify(&org), Classified::NonPersonal);
+    let custom = Classification::new().with_personal(
+        &format!("{}Observation", kizuna_consent::FHIR_TYPE_BASE),
+        Category::Family,
+        None,
+    );
+    assert_eq!(
+        custom.classify(&obs),
+        Classified::Personal { subject: Some(ALICE.into()), categories: vec![Category::Family] }
+    );
+}

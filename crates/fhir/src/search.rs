@@ -338,6 +338,10 @@ pub fn date_range(s: &str) -> Result<(f64, f64), String> {
             - chrono::Duration::milliseconds(DEFAULT_OFFSET_MS as i64)
     };
     let num = |t: &str| t.parse::<u32>().map_err(|_| bad());
+    // Every form is ASCII; checking first keeps the byte slicing below on char boundaries.
+    if !s.is_ascii() {
+        return Err(bad());
+    }
     match s.len() {
         4 => {
             let y: i32 = s.parse().map_err(|_| bad())?;
@@ -443,6 +447,9 @@ mod tests {
         assert!(date_range("2026-13").is_err());
         assert!(date_range("23/11/2026").is_err());
         assert!(date_range("2026-02-30").is_err());
+        // Found by the search-parser property test: multi-byte text of a date's length.
+        assert!(date_range("2026-11-23T09:00:00+09:0\u{745f7}").is_err());
+        assert!(date_range("２０２６").is_err());
     }
 
     #[test]
