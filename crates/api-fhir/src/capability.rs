@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use kizuna_fhir::search::{common_params, params_of, STORED_TYPES};
+use kizuna_fhir::search::{common_params, params_of, stored_types};
 use serde_json::{json, Value};
 
 use crate::write::WRITABLE;
@@ -26,10 +26,9 @@ fn profile(rtype: &str) -> Option<&'static str> {
 
 /// The CapabilityStatement.
 pub fn statement(base: &str) -> Value {
-    let mut resources: Vec<Value> = STORED_TYPES
-        .iter()
+    let mut resources: Vec<Value> = stored_types()
         .map(|t| {
-            let writable = WRITABLE.contains(t);
+            let writable = WRITABLE.contains(&t);
             let mut interactions = vec!["read", "vread", "history-instance", "search-type"];
             if writable {
                 interactions.extend(["create", "update", "delete"]);
@@ -59,7 +58,7 @@ pub fn statement(base: &str) -> Value {
             if let Some(p) = profile(t) {
                 r["supportedProfile"] = json!([p]);
             }
-            if *t == "Patient" {
+            if t == "Patient" {
                 r["operation"] = json!([
                     {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
                     {"name": "immunization-schedule", "definition": "urn:kizuna:fhir:OperationDefinition:immunization-schedule"}

@@ -78,14 +78,11 @@ async fn patient(st: &FhirState, caller: &Caller, id: &str, ledger: &mut Ledger)
     let missing = || FhirError::NotFound(format!("Patient/{id} not found"));
     let rec = rec.filter(|r| !r.deleted).ok_or_else(missing)?;
     let v = caller.decide_record(&rec, Utc::now());
-    let allowed = v.allowed;
-    ledger.note(format!("Patient/{id}"), v);
-    if !allowed {
-        let l = std::mem::take(ledger);
-        let (audits, provisions) = l.settle([]);
-        record(st, &caller.tenant, audits, provisions).await?;
+    if !v.allowed {
+        crate::rest::decide_one(st, caller, &rec, format!("Patient/{id}")).await?;
         return Err(missing());
     }
+    ledger.note(format!("Patient/{id}"), v);
     Ok(rec)
 }
 

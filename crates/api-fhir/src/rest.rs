@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use kizuna_consent::{Action, AuditDecision, AuditEntry};
-use kizuna_fhir::search::{param, values_at, STORED_TYPES};
+use kizuna_fhir::search::{is_stored, param, values_at};
 use kizuna_fhir::OperationOutcome;
 use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
@@ -35,7 +35,7 @@ fn format_of(pairs: &[(String, String)]) -> Option<&str> {
 
 /// Checks the type is one this server serves.
 pub fn known_type(rtype: &str) -> Result<(), FhirError> {
-    if STORED_TYPES.contains(&rtype) || rtype == "Consent" {
+    if is_stored(rtype) || rtype == "Consent" {
         Ok(())
     } else {
         Err(FhirError::NotFound(format!(
@@ -83,6 +83,18 @@ pub fn write_audit(caller: &Caller, rec: &FhirRecord, now: DateTime<Utc>) -> Opt
         purpose: caller.access.request.purpose.clone(),
         decision: AuditDecision { allowed: true, basis: Some(format!("writer:{}", c.role.as_str())), reason: None },
     })
+}
+
+/// Decides one stored resource (version) for `caller` and records the decision before
+/// the answer leaves; `Ok(true)` if it may be returned.
+pub async fn decide_one(st: &FhirState, caller: &Caller, rec: &FhirRecord, key: String) -> Result<bool, FhirError> {
+    let v = caller.decide_record(rec, Utc::now());
+    let allowed = v.allowed;
+    let mut ledger = Ledger::default();
+    ledger.note(key.clone(), v);
+    let (audits, provisions) = ledger.settle([key.as_str()]);
+    record(st, &caller.tenant, audits, provisions).await?;
+    Ok(allowed)
 }
 
 /// Runs a write closure for `caller` and waits for its durable commit.
@@ -254,15 +266,7 @@ pub async fn instance_get(
     let Some(rec) = rec else {
         return Err(missing());
     };
-    let now = Utc::now();
-    let v = caller.decide_record(&rec, now);
-    let allowed = v.allowed;
-    let mut ledger = Ledger::default();
-    let key = format!("{rtype}/{id}");
-    ledger.note(key.clone(), v);
-    let (audits, provisions) = ledger.settle([key.as_str()]);
-    record(&st, &caller.tenant, audits, provisions).await?;
-    if !allowed {
+    if !decide_one(&st, &caller, &rec, format!("{rtype}/{id}")).await? {
         return Err(missing());
     }
     let Some(resource) = rec.resource.as_ref() else {
@@ -408,14 +412,7 @@ pub async fn vread(
     let Some(rec) = rec else {
         return Err(missing());
     };
-    let v = caller.decide_record(&rec, Utc::now());
-    let allowed = v.allowed;
-    let key = format!("{rtype}/{id}/_history/{vid}");
-    let mut ledger = Ledger::default();
-    ledger.note(key.clone(), v);
-    let (audits, provisions) = ledger.settle([key.as_str()]);
-    record(&st, &caller.tenant, audits, provisions).await?;
-    if !allowed {
+    if !decide_one(&st, &caller, &rec, format!("{rtype}/{id}/_history/{vid}")).await? {
         return Err(missing());
     }
     let Some(resource) = rec.resource.as_ref() else {

@@ -18,17 +18,7 @@ pub const DATA_SUBJECT_SYSTEM: &str = "urn:kizuna:data-subject";
 
 /// The resource types clients may write (Flag and Communication are written by
 /// Kizuna's threshold rules and reminders; Consent is a view of the consent records).
-pub const WRITABLE: &[&str] = &[
-    "Patient",
-    "Observation",
-    "Immunization",
-    "MedicationDispense",
-    "MedicationStatement",
-    "Encounter",
-    "DiagnosticReport",
-    "Condition",
-    "Organization",
-];
+pub use kizuna_fhir::validate::SUPPORTED_TYPES as WRITABLE;
 
 /// What a write did.
 #[derive(Debug, Clone)]

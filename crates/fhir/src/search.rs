@@ -168,21 +168,20 @@ const COMMUNICATION: &[ParamDef] = &[
     p("sent", Date, &["sent"], "When sent"),
 ];
 
-/// The resource types stored and searched (Consent is a view of the consent records,
-/// served separately).
-pub const STORED_TYPES: &[&str] = &[
-    "Patient",
-    "Observation",
-    "Immunization",
-    "MedicationDispense",
-    "MedicationStatement",
-    "Encounter",
-    "DiagnosticReport",
-    "Condition",
-    "Organization",
-    "Flag",
-    "Communication",
-];
+/// The resource types Kizuna itself writes (threshold alerts, reminders); with the
+/// client-written [`crate::validate::SUPPORTED_TYPES`] they are the types stored and
+/// searched (Consent is a view of the consent records, served separately).
+pub const SYSTEM_TYPES: &[&str] = &["Flag", "Communication"];
+
+/// Every stored and searchable type, client-written first.
+pub fn stored_types() -> impl Iterator<Item = &'static str> {
+    crate::validate::SUPPORTED_TYPES.iter().chain(SYSTEM_TYPES).copied()
+}
+
+/// Whether `rtype` is stored and searchable.
+pub fn is_stored(rtype: &str) -> bool {
+    stored_types().any(|t| t == rtype)
+}
 
 /// The type-specific search parameters of `rtype` (without the common `_id`,
 /// `_lastUpdated`, `_source`; see [`common_params`]).
