@@ -201,7 +201,7 @@ def test_fhirclient_capability_create_read_search(fhir):
     assert {i.code for i in resources["Patient"].interaction} == {
         "read", "vread", "history-instance", "search-type", "create", "update", "delete"
     }
-    assert {i.code for i in resources["Flag"].interaction} == {"read", "vread", "history-instance", "search-type"}
+    assert {i.code for i in resources["Flag"].interaction} == {"read", "vread", "history-instance", "search-type", "update"}
     assert "Observation:patient" in resources["Observation"].searchInclude
     assert {i.code for i in rest.interaction} == {"transaction", "batch"}
 

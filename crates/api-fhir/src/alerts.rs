@@ -4,7 +4,10 @@
 //! (`$thresholds`; the documented defaults of [`kizuna_fhir::thresholds`] until a tenant
 //! sets its own). The last assessment per person and item is kept; an alert is raised
 //! once per crossing into a worse alerting tier ([`crossed_since`]), not for every
-//! reading in the same tier. An alert, in the Observation's own transaction, is:
+//! reading in the same tier, and not while an earlier alert of the same item at the same
+//! or a worse tier is still open (its Flag `active`). Whoever may see a Flag may close it
+//! (`PUT Flag/{id}` changing only `status` and `period.end`), e.g. the insurer once the
+//! visit is arranged. An alert, in the Observation's own transaction, is:
 //!
 //! - a **Flag** (status `active`, code from [`RECOMMENDATION_SYSTEM`]: `health-guidance`,
 //!   `recommend-visit` (受診勧奨), `urgent-visit`; the Observation in the `flag-detail`
@@ -75,6 +78,21 @@ pub fn on_observation(tx: &mut dyn Txn, obs: &FhirRecord, now: DateTime<Utc>) ->
     let Some(worst) = crossed.into_iter().max_by_key(|a| (a.recommendation, a.tier_index)) else {
         return Ok(Vec::new());
     };
+    // An alert still open (its Flag active) for this item at the same or a worse tier
+    // already says this: a reading that dips below the tier and comes back does not put
+    // the person on the worklist twice. Closing the Flag (status inactive) re-arms it.
+    let open_key = format!("flag:{subject}:{}", worst.item);
+    if let Some(open) = tx.fhir_state(&open_key)? {
+        let tier = open.get("tier_index").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let id = open.get("id").and_then(Value::as_str).unwrap_or("");
+        let active = tx
+            .fhir_current("Flag", id)?
+            .and_then(|f| f.resource)
+            .is_some_and(|f| f.get("status").and_then(Value::as_str) == Some("active"));
+        if active && tier >= worst.tier_index {
+            return Ok(Vec::new());
+        }
+    }
     let patient = resource.get("subject").cloned().unwrap_or(Value::Null);
     let when = resource
         .get("effectiveDateTime")
@@ -108,6 +126,7 @@ pub fn on_observation(tx: &mut dyn Txn, obs: &FhirRecord, now: DateTime<Utc>) ->
         "period": {"start": when},
     });
     let flag = put_system(tx, flag, Some(subject.to_string()), RULES_SOURCE, now)?;
+    tx.set_fhir_state(&open_key, &json!({"id": flag.id, "tier_index": worst.tier_index}))?;
     let message = format!(
         "{}の測定値 {} {} は「{}」の範囲です。{}。(基準: {})",
         worst.item_name,

@@ -32,6 +32,8 @@ pub fn statement(base: &str) -> Value {
             let mut interactions = vec!["read", "vread", "history-instance", "search-type"];
             if writable {
                 interactions.extend(["create", "update", "delete"]);
+            } else if t == "Flag" {
+                interactions.push("update");
             }
             let params: Vec<Value> = common_params()
                 .iter()
@@ -65,7 +67,11 @@ pub fn statement(base: &str) -> Value {
                 ]);
             }
             if !writable {
-                r["documentation"] = json!("Written by Kizuna itself (threshold alerts, immunisation reminders); read and search only.");
+                r["documentation"] = json!(if t == "Flag" {
+                    "Written by Kizuna's threshold rules; whoever may read a Flag may update its status and period.end (close it)."
+                } else {
+                    "Written by Kizuna itself (threshold alerts, immunisation reminders); read and search only."
+                });
             }
             r
         })

@@ -299,7 +299,17 @@ pub async fn update(
     let base = base_url(&headers);
     let now = Utc::now();
     let c = caller.clone();
-    let w = write_txn(&st, &caller, move |tx| put_audited(tx, &c, &rtype, &id, resource, if_match, now)).await?;
+    let w = write_txn(&st, &caller, move |tx| {
+        if rtype != "Flag" {
+            return put_audited(tx, &c, &rtype, &id, resource, if_match, now);
+        }
+        let w = write::update_flag(tx, &c, &id, resource, if_match, now)?;
+        if let Some(a) = write_audit(&c, &w.record, now) {
+            tx.append_audit(vec![a])?;
+        }
+        Ok(w)
+    })
+    .await?;
     Ok(written_response(&headers, &base, &w))
 }
 

@@ -311,3 +311,68 @@ pub fn seed(tx: &mut dyn Txn, resources: &[Value], source: &str, now: DateTime<U
     }
     Ok(n)
 }
+
+/// Updates a Flag raised by the threshold rules: only `status` (`active`, `inactive`,
+/// `entered-in-error`) and `period.end` may change, by a caller who may read the Flag
+/// (the person, their guardian, the insurer under consent, a data holder that may see
+/// it, the tenant admin).
+pub fn update_flag(
+    tx: &mut dyn Txn,
+    caller: &Caller,
+    id: &str,
+    resource: Value,
+    if_match: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Written, FhirError> {
+    let current = tx.fhir_current("Flag", id)?.filter(|c| !c.deleted);
+    let Some(current) = current else {
+        return Err(FhirError::NotFound(format!("Flag/{id} not found")));
+    };
+    if !caller.decide_record(&current, now).allowed || caller.role() == kizuna_consent::Role::Anonymous {
+        return Err(FhirError::NotFound(format!("Flag/{id} not found")));
+    }
+    check_version(Some(&current), if_match, "Flag", id)?;
+    let status = resource.get("status").and_then(Value::as_str).unwrap_or("");
+    if !matches!(status, "active" | "inactive" | "entered-in-error") {
+        return Err(FhirError::Invalid(kizuna_fhir::OperationOutcome {
+            issue: vec![kizuna_fhir::OutcomeIssue::error(
+                kizuna_fhir::IssueCode::CodeInvalid,
+                "Flag.status",
+                format!("Flag.status must be active, inactive or entered-in-error, not '{status}'"),
+            )],
+        }));
+    }
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("meta");
+            o.remove("status");
+            if let Some(p) = o.get_mut("period").and_then(Value::as_object_mut) {
+                p.remove("end");
+            }
+        }
+        v
+    };
+    let stored = current.resource.clone().unwrap_or(Value::Null);
+    if strip(&stored) != strip(&resource) {
+        return Err(FhirError::Unprocessable(
+            "Flag".into(),
+            "a Flag raised by Kizuna's threshold rules may only change its status and period.end".into(),
+        ));
+    }
+    let mut resource = resource;
+    let source = caller.source();
+    stamp(&mut resource, id, current.version + 1, now, source.as_deref().or(current.source.as_deref()));
+    let record = FhirRecord {
+        rtype: "Flag".into(),
+        id: id.to_string(),
+        version: current.version + 1,
+        last_updated: instant(now),
+        deleted: false,
+        subject: current.subject.clone(),
+        source: source.or(current.source),
+        resource: Some(resource),
+    };
+    tx.fhir_put(&record, &index_rows(record.resource.as_ref().unwrap_or(&Value::Null)))?;
+    Ok(Written { record, created: false, alerts: Vec::new() })
+}

@@ -387,6 +387,29 @@ async fn threshold_alerts_and_the_insurer_worklist() {
     assert_eq!(flags(&s.get(worklist, Some(&s.insurer())).await.body), 0);
     s.consent("c1", taro, INSURER, "disease-management", Category::Health).await;
     assert_eq!(flags(&s.get(worklist, Some(&s.insurer())).await.body), 2);
+    // Down to normal and up to II度: the III度 alert is still open, so no new Flag.
+    s.bp(&pid, 118.0, 74.0, "2026-11-05T07:00:00+09:00").await;
+    s.bp(&pid, 150.0, 90.0, "2026-11-06T07:00:00+09:00").await;
+    assert_eq!(flags(&s.get(&format!("/Flag?patient={pid}"), Some(&admin)).await.body), 2);
+    // The insurer closes the urgent one (only status and period.end may change); the
+    // clinic, which may not see Flags, cannot.
+    let urgent = b["entry"][1]["resource"].clone();
+    let uid = urgent["id"].as_str().unwrap().to_string();
+    let mut closed = urgent.clone();
+    closed["status"] = json!("inactive");
+    closed["period"]["end"] = json!("2026-11-07");
+    assert_eq!(s.req(Method::PUT, &format!("/Flag/{uid}"), Some(&clinic), Some(closed.clone())).await.status, 404);
+    let mut tampered = closed.clone();
+    tampered["code"]["text"] = json!("nothing to see");
+    assert_eq!(s.req(Method::PUT, &format!("/Flag/{uid}"), Some(&s.insurer()), Some(tampered)).await.status, 422);
+    let r = s.req(Method::PUT, &format!("/Flag/{uid}"), Some(&s.insurer()), Some(closed)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["meta"]["versionId"], "2");
+    assert_eq!(flags(&s.get(worklist, Some(&s.insurer())).await.body), 1);
+    // Closed: the next crossing raises a new alert.
+    s.bp(&pid, 118.0, 74.0, "2026-11-08T07:00:00+09:00").await;
+    s.bp(&pid, 170.0, 100.0, "2026-11-09T07:00:00+09:00").await;
+    assert_eq!(flags(&s.get(worklist, Some(&s.insurer())).await.body), 2);
     // The table is the tenant's: the admin can read and replace it; others cannot change it.
     let t = s.get("/$thresholds", Some(&s.admin())).await;
     assert_eq!(t.status, 200);
