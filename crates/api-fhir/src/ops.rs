@@ -416,11 +416,15 @@ async fn research_extract(st: &FhirState, caller: &Caller, k: Option<&str>) -> R
             "a research extract needs the purpose 'research' (Kizuna-Purpose header or the token's purpose)",
         ));
     }
+    // Kizuna never releases a research extract with k below 5.
     let k: usize = match k {
         None => 5,
-        Some(s) => s.parse().ok().filter(|k| *k >= 2).ok_or_else(|| bad(format!("k '{s}' must be a number ≥ 2")))?,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|k| *k >= 5)
+            .ok_or_else(|| bad(format!("k '{s}' must be a whole number of at least 5")))?,
     };
-    let k = k.max(5);
     let now = Utc::now();
     let t = caller.tenant.clone();
     let c = caller.clone();

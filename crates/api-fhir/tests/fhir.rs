@@ -493,6 +493,7 @@ async fn research_extract_only_from_consenting_people_with_k_anonymity() {
     let r = s.req(Method::POST, "/$research-extract?k=5", Some(&researcher), None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let rep = &r.body["report"];
+    eprintln!("research extract report (k=5): {rep}");
     assert_eq!(rep["consentingPeople"], consenting);
     assert_eq!(rep["inputPeople"], consenting);
     let rows = r.body["rows"].as_array().unwrap().clone();
@@ -504,6 +505,13 @@ async fn research_extract_only_from_consenting_people_with_k_anonymity() {
     for p in &people {
         assert!(!text.contains(&p.subject));
         assert!(!text.contains(p.patient_id()));
+    }
+    assert_eq!(s.req(Method::POST, "/$research-extract?k=3", Some(&researcher), None).await.status, 400);
+    let r = s.req(Method::POST, "/$research-extract?k=8", Some(&researcher), None).await;
+    assert_eq!(r.body["report"]["kRequired"], 8);
+    let rows = r.body["rows"].as_array().unwrap().clone();
+    if !rows.is_empty() {
+        assert!(kizuna_fhir::deid::k_of(&rows, kizuna_fhir::deid::QUASI_IDENTIFIERS) >= 8);
     }
     // The wrong purpose, the admin: refused.
     assert_eq!(s.req(Method::POST, "/$research-extract", Some(&s.insurer()), None).await.status, 400);
