@@ -517,3 +517,41 @@ async fn research_extract_only_from_consenting_people_with_k_anonymity() {
     assert_eq!(s.req(Method::POST, "/$research-extract", Some(&s.insurer()), None).await.status, 400);
     assert_eq!(s.req(Method::POST, "/$research-extract", Some(&s.admin()), None).await.status, 403);
 }
+
+#[tokio::test]
+async fn the_persons_app_is_notified_of_an_alert_through_a_subscription() {
+    let s = Server::start().await;
+    let ken = "urn:ngsi-ld:Person:ken";
+    let pid = s.patient(ken, "1965-02-02", "male").await;
+    let other = s.patient("urn:ngsi-ld:Person:someone", "1965-02-02", "male").await;
+    let (endpoint, mut inbox) = receiver().await;
+    // Ken subscribes, as himself, to HealthAlert entities (NGSI-LD, default context).
+    let sub = json!({
+        "id": "urn:ngsi-ld:Subscription:ken-alerts",
+        "type": "Subscription",
+        "entities": [{"type": "HealthAlert"}],
+        "notification": {"endpoint": {"uri": endpoint, "accept": "application/json"}, "format": "keyValues"}
+    });
+    let r = s
+        .client
+        .post(format!("{}/ngsi-ld/v1/subscriptions", s.origin))
+        .header("NGSILD-Tenant", T)
+        .bearer_auth(s.citizen(ken))
+        .header("Content-Type", "application/json")
+        .body(sub.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    // Someone else's alert is not delivered to Ken; his own is.
+    s.bp(&other, 170.0, 100.0, "2026-11-20T07:00:00+09:00").await;
+    s.bp(&pid, 150.0, 92.0, "2026-11-20T07:00:00+09:00").await;
+    let n =
+        tokio::time::timeout(std::time::Duration::from_secs(20), inbox.recv()).await.expect("a notification").unwrap();
+    let data = n["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{n}");
+    assert!(data[0]["id"].as_str().unwrap().starts_with("urn:ngsi-ld:HealthAlert:"));
+    assert_eq!(data[0]["dataSubject"], ken);
+    assert_eq!(data[0]["recommendation"], "recommend-visit");
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(2), inbox.recv()).await.is_err(), "only Ken's alert");
+}

@@ -46,6 +46,7 @@ impl Server {
             config: ApiConfig::default(),
             auth: Arc::new(Verifier::new(vec![issuer.trusted()]).expect("verifier")),
         };
+        kizuna_api_ngsild::spawn_notifier(state.clone(), kizuna_api_ngsild::NotifierConfig::default());
         let app = Router::new()
             .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
             .nest("/fhir", kizuna_api_fhir::fhir_router(state));
@@ -254,4 +255,27 @@ pub fn ids(bundle: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A notification receiver on a real socket: every POST body arrives on the channel.
+pub async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let app = Router::new().route(
+        "/notify",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    let _ = tx.send(v);
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    (format!("http://{addr}/notify"), rx)
 }
