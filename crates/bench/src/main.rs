@@ -3,13 +3,13 @@
 //! something whatever the machine.
 //!
 //! ```text
-//! cargo run --release -p kizuna-bench -- [--only foundation,geo,temporal,subscriptions,consent,alerts]
+//! cargo run --release -p kizuna-bench -- [--only foundation,geo,temporal,subscriptions,consent,alerts,fhir]
 //!     [--entities 100000] [--geo-entities 1000000] [--seconds 5] [--quick]
 //! ```
 //!
 //! Groups (`--only`, comma-separated or repeated; default all): `foundation` (1b,
 //! 2a–2d), `geo` (3a–3c), `temporal` (1c, 4a–4b), `subscriptions` (5a–5c), `consent`
-//! (6a–6c), `alerts` (7a–7b). The hello-world baseline 1a runs always: every group
+//! (6a–6c), `alerts` (7a–7b), `fhir` (8a–8c). The hello-world baseline 1a runs always: every group
 //! compares with it.
 //!
 //! Everything runs in this one process on one tokio runtime (as many worker threads as
@@ -130,10 +130,24 @@
 //!   error). Baseline: the NGSI-LD geo-query `GET /ngsi-ld/v1/entities?type=Alert&
 //!   georel=intersects&geometry=Point&coordinates=[lon,lat]&count=true` over the same
 //!   alert entities from the same points (its count checked likewise).
+//!
+//! # FHIR (`fhir.rs`) — the FHIR R4 API at `/fhir`, with a data holder's token
+//! One server without `--dev-open-access`; details in `fhir.rs`.
+//! - **8a — transaction Bundles** of 100 home-BP Observations about existing Patients, 4
+//!   clients: Bundles/s and Observations/s, against `Store::write` of the same records and
+//!   raw SQLite inserting the same 100 documents into an indexed table in one transaction.
+//! - **8b — alert evaluation per Observation**: µs per stored Observation crossing no tier
+//!   vs crossing one each time (Flag, Communication, HealthAlert entity written), beside
+//!   `kizuna_fhir::thresholds::assess_all` alone.
+//! - **8c — search** `Observation?patient=&code=&date=ge` over `KIZUNA_BENCH_FHIR_N`
+//!   Observations (default 1,000,000, loaded through `Store::write`), sequential: p50/p99
+//!   (target p99 < 20 ms) against the same indexed query on raw SQLite; the load rate
+//!   against raw SQLite's.
 
 mod alerts;
 mod consent;
 mod data;
+mod fhir;
 mod foundation;
 mod geo;
 mod load;
@@ -167,6 +181,8 @@ enum Group {
     Consent,
     /// 7a–7b: alert distribution latency to 100 media, "which alerts apply here" over 1,000 polygons.
     Alerts,
+    /// 8a–8c: FHIR transaction Bundles, alert evaluation per Observation, search over 1M Observations.
+    Fhir,
 }
 
 /// Command-line arguments.
@@ -486,6 +502,7 @@ async fn main() -> anyhow::Result<()> {
             Group::Subscriptions => subs::run(&mut cx).await,
             Group::Consent => consent::run(&mut cx).await,
             Group::Alerts => alerts::run(&mut cx).await,
+            Group::Fhir => fhir::run(&mut cx).await,
         };
         if let Err(e) = result {
             eprintln!("[{name}] FAILED: {e:#}");

@@ -270,6 +270,19 @@ fn drives(c: &FhirClause) -> bool {
         && c.any.iter().all(|m| matches!(m, FhirMatch::Exact(_) | FhirMatch::Token { code: Some(_), .. }))
 }
 
+/// How selective a driving clause is likely to be (lower: fewer rows).
+fn selectivity(c: &FhirClause) -> u8 {
+    c.any
+        .iter()
+        .map(|m| match m {
+            FhirMatch::Exact(_) => 0,
+            FhirMatch::Token { system: Some(_), code: Some(_), .. } => 1,
+            _ => 2,
+        })
+        .max()
+        .unwrap_or(2)
+}
+
 /// Runs a search: every hit (in the search's order) is offered to `gate`; of those it
 /// admits, the ones from `offset` (at most `limit`) are read and returned.
 pub(crate) fn search(
@@ -281,22 +294,28 @@ pub(crate) fn search(
     gate: &mut dyn FnMut(&FhirHit) -> bool,
 ) -> Result<FhirPage, StoreError> {
     let mut args: Vec<Sql> = vec![Sql::Text(tenant.to_string()), Sql::Text(q.rtype.clone())];
-    let mut sql = String::from(
-        "SELECT r.rid, r.id, r.subject, r.source FROM fhir_resources r WHERE r.tenant = ?1 AND r.rtype = ?2 AND r.deleted = 0",
-    );
-    if let Some(subjects) = &q.subjects {
-        let marks = vec!["?"; subjects.len()].join(", ");
-        sql.push_str(&format!(" AND r.subject IN ({marks})"));
-        args.extend(subjects.iter().map(|s| Sql::Text(s.clone())));
-    }
-    let driver = q.clauses.iter().position(drives);
+    // The driver: the most selective exact-value clause (a reference or id before a
+    // code with system before a bare code). It is read from the index first and joined
+    // to the resources (CROSS JOIN keeps that order: scanning the resources in id order
+    // would read every resource of the type).
+    let driver =
+        q.clauses.iter().enumerate().filter(|(_, c)| drives(c)).min_by_key(|(_, c)| selectivity(c)).map(|(n, _)| n);
+    let mut sql = String::from("SELECT r.rid, r.id, r.subject, r.source FROM ");
     if let Some(d) = driver {
         let c = &q.clauses[d];
         args.push(Sql::Text(c.param.clone()));
         let cond = any_sql(c, &mut args);
         sql.push_str(&format!(
-            " AND r.rid IN (SELECT i.rid FROM fhir_index i WHERE i.tenant = ?1 AND i.rtype = ?2 AND i.param = ? AND {cond})"
+            "(SELECT DISTINCT i.rid AS rid FROM fhir_index i WHERE i.tenant = ?1 AND i.rtype = ?2 AND i.param = ? AND {cond}) d \
+             CROSS JOIN fhir_resources r ON r.rid = d.rid WHERE r.tenant = ?1 AND r.rtype = ?2 AND r.deleted = 0"
         ));
+    } else {
+        sql.push_str("fhir_resources r WHERE r.tenant = ?1 AND r.rtype = ?2 AND r.deleted = 0");
+    }
+    if let Some(subjects) = &q.subjects {
+        let marks = vec!["?"; subjects.len()].join(", ");
+        sql.push_str(&format!(" AND r.subject IN ({marks})"));
+        args.extend(subjects.iter().map(|s| Sql::Text(s.clone())));
     }
     for (n, c) in q.clauses.iter().enumerate() {
         if Some(n) == driver {

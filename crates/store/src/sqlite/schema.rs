@@ -254,7 +254,6 @@ const MIGRATIONS: &[&str] = &[
          hi REAL
      );
      CREATE INDEX fhir_index_txt ON fhir_index(tenant, rtype, param, txt, rid);
-     CREATE INDEX fhir_index_lo ON fhir_index(tenant, rtype, param, lo, rid);
      CREATE INDEX fhir_index_rid ON fhir_index(rid, param);
      -- guardianships (kizuna_consent::Guardianship), part of the tenant's policy
      CREATE TABLE guardianships (
