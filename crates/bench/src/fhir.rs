@@ -102,7 +102,7 @@ fn patient(tag: &str, i: u64) -> Value {
         "id": patient_id(tag, i),
         "identifier": [{"system": DATA_SUBJECT_SYSTEM, "value": person(tag, i)}],
         "name": [{"family": "Kizuna", "given": [format!("{tag}{i}")]}],
-        "gender": if i % 2 == 0 { "female" } else { "male" },
+        "gender": if i & 1 == 0 { "female" } else { "male" },
         "birthDate": "1960-04-01",
     })
 }
