@@ -100,7 +100,15 @@ def test_hanako_reads_her_log_exports_and_withdraws(demo):
     text = json.dumps(exported)
     assert "hanako-20261121" in text and "taro" not in text
     rows = list(csv.DictReader(io.StringIO(z.read("entities.csv").decode("utf-8"))))
-    assert rows and all("hanako" in (row.get("entityId") or "") for row in rows), rows[:3]
+    # Every row is about an entity of Hanako's: her named records, and the HealthAlert
+    # entities her FHIR blood-pressure readings raised (ids from the Flag, dataSubject her).
+    hers = {e["id"] for e in exported["entities"] if "hanako" in e["id"] or "kizunagawa:hanako" in json.dumps(e.get("dataSubject"))}
+    assert rows and all(row.get("entityId") in hers for row in rows), rows[:3]
+    assert any(i.startswith("urn:ngsi-ld:HealthAlert:") for i in hers)
+    fhir = json.loads(z.read("fhir.json"))
+    assert fhir["resourceType"] == "Bundle" and fhir["type"] == "collection"
+    refs = {e["resource"]["resourceType"] for e in fhir["entry"]}
+    assert {"Patient", "Observation", "Flag", "Communication"} <= refs, refs
 
     r = requests.post(f"{demo.base_url}/me/consents/urn:kizuna:consent:demo-hanako-sukoyaka/withdraw", headers=hanako, timeout=10)
     assert r.status_code == 200, r.text
