@@ -95,36 +95,66 @@ async fn everything(st: &FhirState, caller: &Caller, headers: &HeaderMap, id: &s
     let t = caller.tenant.clone();
     let records = read_store(st, move |s| Ok(s.fhir_of_subject(&t, &subject)?)).await?;
     let now = Utc::now();
-    let base = base_url(headers);
-    let mut returned = vec![format!("Patient/{id}")];
-    let mut entries =
-        vec![json!({"fullUrl": format!("{base}/Patient/{id}"), "resource": p.resource, "search": {"mode": "match"}})];
+    let mut out = Release::new(base_url(headers), ledger);
+    out.push(format!("Patient/{id}"), p.resource.clone().unwrap_or(Value::Null));
     for r in records {
         if r.rtype == "Patient" && r.id == id {
             continue;
         }
-        let key = format!("{}/{}", r.rtype, r.id);
         let v = caller.decide_record(&r, now);
+        out.offer(format!("{}/{}", r.rtype, r.id), v, r.resource.unwrap_or(Value::Null));
+    }
+    let bundle = out.finish(st, caller, format!("Patient/{id}/$everything")).await?;
+    Ok(fhir_response(StatusCode::OK, &bundle))
+}
+
+/// The resources one request releases, as searchset entries, with the decisions to
+/// record: every offered resource is noted; only allowed ones become entries.
+pub struct Release {
+    base: String,
+    ledger: Ledger,
+    entries: Vec<Value>,
+    returned: Vec<String>,
+}
+
+impl Release {
+    /// An empty release on top of decisions already noted in `ledger`.
+    pub fn new(base: String, ledger: Ledger) -> Release {
+        Release { base, ledger, entries: Vec::new(), returned: Vec::new() }
+    }
+
+    /// Adds a resource already decided and noted.
+    pub fn push(&mut self, key: String, resource: Value) {
+        self.entries.push(
+            json!({"fullUrl": format!("{}/{key}", self.base), "resource": resource, "search": {"mode": "match"}}),
+        );
+        self.returned.push(key);
+    }
+
+    /// Notes the verdict about `key`; adds the resource if allowed.
+    pub fn offer(&mut self, key: String, v: crate::access::Verdict, resource: Value) {
         let allowed = v.allowed;
-        ledger.note(key.clone(), v);
+        self.ledger.note(key.clone(), v);
         if allowed {
-            entries
-                .push(json!({"fullUrl": format!("{base}/{key}"), "resource": r.resource, "search": {"mode": "match"}}));
-            returned.push(key);
+            self.push(key, resource);
         }
     }
-    let (audits, provisions) = ledger.settle(returned.iter().map(String::as_str));
-    record(st, &caller.tenant, audits, provisions).await?;
-    let bundle = json!({
-        "resourceType": "Bundle",
-        "id": new_id(),
-        "meta": {"lastUpdated": instant(now)},
-        "type": "searchset",
-        "total": entries.len(),
-        "link": [{"relation": "self", "url": format!("{base}/Patient/{id}/$everything")}],
-        "entry": entries,
-    });
-    Ok(fhir_response(StatusCode::OK, &bundle))
+
+    /// Records the decisions (durably, before the answer leaves) and returns the
+    /// searchset Bundle; `path` is the request's path under the base.
+    pub async fn finish(self, st: &FhirState, caller: &Caller, path: String) -> Result<Value, FhirError> {
+        let (audits, provisions) = self.ledger.settle(self.returned.iter().map(String::as_str));
+        record(st, &caller.tenant, audits, provisions).await?;
+        Ok(json!({
+            "resourceType": "Bundle",
+            "id": new_id(),
+            "meta": {"lastUpdated": instant(Utc::now())},
+            "type": "searchset",
+            "total": self.entries.len(),
+            "link": [{"relation": "self", "url": format!("{}/{path}", self.base)}],
+            "entry": self.entries,
+        }))
+    }
 }
 
 fn parse_date(d: Option<&str>) -> Result<NaiveDate, FhirError> {
@@ -625,33 +655,15 @@ pub async fn consent_search(
     })
     .await?;
     let now = Utc::now();
-    let base = base_url(headers);
-    let mut ledger = Ledger::default();
-    let mut entries = Vec::new();
-    let mut returned = Vec::new();
+    let mut out = Release::new(base_url(headers), Ledger::default());
     for c in records {
         let res = consent_resource(&c, now);
         if status.as_deref().is_some_and(|s| res["status"] != s) {
             continue;
         }
-        let key = format!("Consent/{}", consent_fhir_id(&c.id));
         let v = consent_verdict(caller, &c, now);
-        let allowed = v.allowed;
-        ledger.note(key.clone(), v);
-        if allowed {
-            entries.push(json!({"fullUrl": format!("{base}/{key}"), "resource": res, "search": {"mode": "match"}}));
-            returned.push(key);
-        }
+        out.offer(format!("Consent/{}", consent_fhir_id(&c.id)), v, res);
     }
-    let (audits, provisions) = ledger.settle(returned.iter().map(String::as_str));
-    record(st, &caller.tenant, audits, provisions).await?;
-    let bundle = json!({
-        "resourceType": "Bundle",
-        "id": new_id(),
-        "type": "searchset",
-        "total": entries.len(),
-        "link": [{"relation": "self", "url": format!("{base}/Consent")}],
-        "entry": entries,
-    });
+    let bundle = out.finish(st, caller, "Consent".into()).await?;
     Ok(fhir_response(StatusCode::OK, &bundle))
 }

@@ -172,6 +172,15 @@ fn written_response(headers: &HeaderMap, base: &str, w: &Written) -> Response {
     resp
 }
 
+/// The start of every instance interaction: a type this server serves, the caller,
+/// an acceptable response format.
+pub async fn begin(st: &FhirState, rtype: &str, headers: &HeaderMap, uri: &Uri) -> Result<Caller, FhirError> {
+    known_type(rtype)?;
+    let caller = Caller::establish(st, headers).await?;
+    check_accept(headers, format_of(&query_pairs(uri)))?;
+    Ok(caller)
+}
+
 /// `GET /fhir/{type}`: search; `GET /fhir/$op`: a system operation.
 pub async fn type_get(
     State(st): State<FhirState>,
@@ -219,9 +228,7 @@ pub async fn type_post(
     if let Some(op) = rtype.strip_prefix('$') {
         return crate::ops::system_op(&st, op, &headers, &uri, Some(body)).await;
     }
-    known_type(&rtype)?;
-    let caller = Caller::establish(&st, &headers).await?;
-    check_accept(&headers, format_of(&query_pairs(&uri)))?;
+    let caller = begin(&st, &rtype, &headers, &uri).await?;
     if headers.contains_key("if-none-exist") {
         return Err(FhirError::NotAllowed("conditional create (If-None-Exist) is not supported".into()));
     }
@@ -254,9 +261,7 @@ pub async fn instance_get(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, FhirError> {
-    known_type(&rtype)?;
-    let caller = Caller::establish(&st, &headers).await?;
-    check_accept(&headers, format_of(&query_pairs(&uri)))?;
+    let caller = begin(&st, &rtype, &headers, &uri).await?;
     if rtype == "Consent" {
         return crate::ops::consent_read(&st, &caller, &id).await;
     }
@@ -285,9 +290,7 @@ pub async fn update(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, FhirError> {
-    known_type(&rtype)?;
-    let caller = Caller::establish(&st, &headers).await?;
-    check_accept(&headers, format_of(&query_pairs(&uri)))?;
+    let caller = begin(&st, &rtype, &headers, &uri).await?;
     if !kizuna_fhir::validate::is_id(&id) {
         return Err(bad(format!("'{id}' is not a valid FHIR id ([A-Za-z0-9-.], 1-64 characters)")));
     }
@@ -351,9 +354,7 @@ pub async fn history(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, FhirError> {
-    known_type(&rtype)?;
-    let caller = Caller::establish(&st, &headers).await?;
-    check_accept(&headers, format_of(&query_pairs(&uri)))?;
+    let caller = begin(&st, &rtype, &headers, &uri).await?;
     let (t, r, i) = (caller.tenant.clone(), rtype.clone(), id.clone());
     let versions = read_store(&st, move |s| Ok(s.fhir_history(&t, &r, &i)?)).await?;
     let now = Utc::now();
@@ -412,9 +413,7 @@ pub async fn vread(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, FhirError> {
-    known_type(&rtype)?;
-    let caller = Caller::establish(&st, &headers).await?;
-    check_accept(&headers, format_of(&query_pairs(&uri)))?;
+    let caller = begin(&st, &rtype, &headers, &uri).await?;
     let version: u64 = vid.parse().map_err(|_| bad(format!("version '{vid}' is not a number")))?;
     let (t, r, i) = (caller.tenant.clone(), rtype.clone(), id.clone());
     let rec = read_store(&st, move |s| Ok(s.fhir_vread(&t, &r, &i, version)?)).await?;
