@@ -15,9 +15,12 @@ use crate::fhir::{
 };
 use crate::StoreError;
 
-const COLUMNS: &str = "rtype, id, version, last_updated, deleted, subject, source, doc";
+/// The current version of each resource: its row in `fhir_resources` with its document
+/// from `fhir_versions` (stored once).
+const CURRENT: &str = "SELECT r.rtype, r.id, r.version, r.last_updated, r.deleted, r.subject, r.source, v.doc \
+     FROM fhir_resources r JOIN fhir_versions v ON v.rid = r.rid AND v.version = r.version";
 
-/// A row of [`COLUMNS`], undecoded.
+/// A row of [`CURRENT`], undecoded.
 type Raw = (String, String, i64, String, bool, Option<String>, Option<String>, Option<String>);
 
 fn record(r: &Row<'_>) -> rusqlite::Result<Raw> {
@@ -47,7 +50,7 @@ pub(crate) fn current(
     id: &str,
 ) -> Result<Option<FhirRecord>, StoreError> {
     let raw = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM fhir_resources WHERE tenant = ?1 AND rtype = ?2 AND id = ?3"))?
+        .prepare_cached(&format!("{CURRENT} WHERE r.tenant = ?1 AND r.rtype = ?2 AND r.id = ?3"))?
         .query_row(params![tenant, rtype, id], record)
         .optional()?;
     raw.map(decode).transpose()
@@ -95,17 +98,17 @@ pub(crate) fn put(conn: &Connection, tenant: &str, rec: &FhirRecord, index: &[Fh
     let rid = match existing {
         Some(rid) => {
             conn.prepare_cached(
-                "UPDATE fhir_resources SET version = ?2, last_updated = ?3, deleted = ?4, subject = ?5, source = ?6,
-                 doc = ?7 WHERE rid = ?1",
+                "UPDATE fhir_resources SET version = ?2, last_updated = ?3, deleted = ?4, subject = ?5, source = ?6
+                 WHERE rid = ?1",
             )?
-            .execute(params![rid, v, rec.last_updated, rec.deleted, rec.subject, rec.source, doc])?;
+            .execute(params![rid, v, rec.last_updated, rec.deleted, rec.subject, rec.source])?;
             conn.prepare_cached("DELETE FROM fhir_index WHERE rid = ?1")?.execute(params![rid])?;
             rid
         }
         None => {
             conn.prepare_cached(
-                "INSERT INTO fhir_resources(tenant, rtype, id, version, last_updated, deleted, subject, source, doc)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO fhir_resources(tenant, rtype, id, version, last_updated, deleted, subject, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 tenant,
@@ -115,8 +118,7 @@ pub(crate) fn put(conn: &Connection, tenant: &str, rec: &FhirRecord, index: &[Fh
                 rec.last_updated,
                 rec.deleted,
                 rec.subject,
-                rec.source,
-                doc
+                rec.source
             ])?;
             conn.last_insert_rowid()
         }
@@ -169,7 +171,7 @@ pub(crate) fn erase_subject(conn: &Connection, tenant: &str, subject: &str) -> R
 /// The current, not deleted resources of `subject`, by type and id.
 pub(crate) fn of_subject(conn: &Connection, tenant: &str, subject: &str) -> Result<Vec<FhirRecord>, StoreError> {
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM fhir_resources WHERE tenant = ?1 AND subject = ?2 AND deleted = 0 ORDER BY rtype, id"
+        "{CURRENT} WHERE r.tenant = ?1 AND r.subject = ?2 AND r.deleted = 0 ORDER BY r.rtype, r.id"
     ))?;
     let rows = st.query_map(params![tenant, subject], record)?;
     rows.map(|r| decode(r?)).collect()
@@ -377,7 +379,7 @@ pub(crate) fn search(
         total += 1;
     }
     let mut records = Vec::with_capacity(page.len());
-    let mut one = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM fhir_resources WHERE rid = ?1"))?;
+    let mut one = conn.prepare_cached(&format!("{CURRENT} WHERE r.rid = ?1"))?;
     for rid in page {
         if let Some(raw) = one.query_row(params![rid], record).optional()? {
             records.push(decode(raw)?);

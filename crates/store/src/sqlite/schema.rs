@@ -213,10 +213,11 @@ const MIGRATIONS: &[&str] = &[
          attempt INTEGER NOT NULL
      );
      CREATE INDEX delivery_log_entity ON delivery_log(tenant, entity_id, sub_id, id);",
-    // 8: FHIR resources. `fhir_resources` holds the current version of each resource
+    // 8: FHIR resources. `fhir_resources` says which version of each resource is current
     // (a deleted one stays, `deleted = 1`, so version numbers continue); every version,
-    // deletes included, is in `fhir_versions`; `fhir_index` has one row per search
-    // parameter value of the current version; `fhir_state` keeps small per-tenant
+    // deletes included, with its document (stored once), is in `fhir_versions`;
+    // `fhir_index` has one row per search parameter value of the current version;
+    // `fhir_state` keeps small per-tenant
     // documents of the FHIR layer (the threshold table, the last assessment per person
     // and item). `guardianships` joins the tenant's policy records.
     "CREATE TABLE fhir_resources (
@@ -229,7 +230,6 @@ const MIGRATIONS: &[&str] = &[
          deleted INTEGER NOT NULL,
          subject TEXT,
          source TEXT,
-         doc TEXT,
          UNIQUE (tenant, rtype, id)
      );
      CREATE INDEX fhir_resources_subject ON fhir_resources(tenant, subject);
