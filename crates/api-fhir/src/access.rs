@@ -198,35 +198,18 @@ impl Caller {
     }
 }
 
-/// The decisions of one request, settled once the page is known: released resources
-/// are audited only if they were returned; every withheld one is audited.
-#[derive(Default)]
-pub struct Ledger {
-    items: Vec<(String, bool, AuditEntry, Option<ProvisionRecord>)>,
-}
+/// The decisions of one request, settled once the page is known: the NGSI-LD API's
+/// ledger (released resources are audited only if returned; every withheld one is).
+pub use kizuna_api_ngsild::access::Ledger;
 
-impl Ledger {
-    /// Notes a verdict about `key` (`Type/id`).
-    pub fn note(&mut self, key: String, v: Verdict) {
-        if let Some(a) = v.audit {
-            self.items.push((key, v.allowed, a, v.provision));
+impl Verdict {
+    /// Notes this verdict about `key` (`Type/id`) in `ledger`; returns whether the
+    /// resource may be returned.
+    pub fn note(self, ledger: &Ledger, key: String) -> bool {
+        if let Some(a) = self.audit {
+            ledger.push(key, self.allowed, a, self.provision);
         }
-    }
-
-    /// What to record, given the keys actually returned.
-    pub fn settle<'a>(self, returned: impl IntoIterator<Item = &'a str>) -> (Vec<AuditEntry>, Vec<ProvisionRecord>) {
-        let returned: HashSet<&str> = returned.into_iter().collect();
-        let mut seen = HashSet::new();
-        let mut audits = Vec::new();
-        let mut provisions = Vec::new();
-        for (key, allowed, audit, provision) in self.items {
-            if allowed && (!returned.contains(key.as_str()) || !seen.insert(key.clone())) {
-                continue;
-            }
-            audits.push(audit);
-            provisions.extend(provision);
-        }
-        (audits, provisions)
+        self.allowed
     }
 }
 

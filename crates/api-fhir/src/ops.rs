@@ -72,23 +72,23 @@ pub async fn instance_op_post(
 }
 
 /// A person's Patient resource, decided (404 if missing or withheld).
-async fn patient(st: &FhirState, caller: &Caller, id: &str, ledger: &mut Ledger) -> Result<FhirRecord, FhirError> {
+async fn patient(st: &FhirState, caller: &Caller, id: &str, ledger: &Ledger) -> Result<FhirRecord, FhirError> {
     let (t, i) = (caller.tenant.clone(), id.to_string());
     let rec = read_store(st, move |s| Ok(s.fhir_read(&t, "Patient", &i)?)).await?;
     let missing = || FhirError::NotFound(format!("Patient/{id} not found"));
     let rec = rec.filter(|r| !r.deleted).ok_or_else(missing)?;
     let v = caller.decide_record(&rec, Utc::now());
     if !v.allowed {
-        crate::rest::decide_one(st, caller, &rec, format!("Patient/{id}")).await?;
+        crate::rest::record_one(st, caller, format!("Patient/{id}"), v).await?;
         return Err(missing());
     }
-    ledger.note(format!("Patient/{id}"), v);
+    v.note(ledger, format!("Patient/{id}"));
     Ok(rec)
 }
 
 async fn everything(st: &FhirState, caller: &Caller, headers: &HeaderMap, id: &str) -> Result<Response, FhirError> {
-    let mut ledger = Ledger::default();
-    let p = patient(st, caller, id, &mut ledger).await?;
+    let ledger = Ledger::default();
+    let p = patient(st, caller, id, &ledger).await?;
     let Some(subject) = p.subject.clone() else {
         return Err(FhirError::NotFound(format!("Patient/{id} not found")));
     };
@@ -133,8 +133,7 @@ impl Release {
 
     /// Notes the verdict about `key`; adds the resource if allowed.
     pub fn offer(&mut self, key: String, v: crate::access::Verdict, resource: Value) {
-        let allowed = v.allowed;
-        self.ledger.note(key.clone(), v);
+        let allowed = v.note(&self.ledger, key.clone());
         if allowed {
             self.push(key, resource);
         }
@@ -199,8 +198,8 @@ async fn immunization_schedule(
     date: Option<&str>,
 ) -> Result<Response, FhirError> {
     let today = parse_date(date)?;
-    let mut ledger = Ledger::default();
-    let p = patient(st, caller, id, &mut ledger).await?;
+    let ledger = Ledger::default();
+    let p = patient(st, caller, id, &ledger).await?;
     let resource = p.resource.clone().unwrap_or(Value::Null);
     let (birth, sex) = birth_and_sex(&resource).ok_or_else(|| {
         FhirError::Unprocessable("Patient.birthDate".into(), format!("Patient/{id} has no birthDate"))
@@ -214,8 +213,7 @@ async fn immunization_schedule(
     for r in records.into_iter().filter(|r| r.rtype == "Immunization") {
         let key = format!("Immunization/{}", r.id);
         let v = caller.decide_record(&r, now);
-        let allowed = v.allowed;
-        ledger.note(key.clone(), v);
+        let allowed = v.note(&ledger, key.clone());
         if allowed {
             immunizations.extend(r.resource);
             returned.push(key);
@@ -460,15 +458,14 @@ async fn research_extract(st: &FhirState, caller: &Caller, k: Option<&str>) -> R
     let c = caller.clone();
     // Decide every person; gather the resources of those who allow it.
     let (inputs, ledger, returned) = read_store(st, move |s| {
-        let mut ledger = Ledger::default();
+        let ledger = Ledger::default();
         let mut returned = Vec::new();
         let patients = s.fhir_search(&t, &all("Patient"), 0, usize::MAX, &mut |_| true)?.records;
         let mut inputs = Vec::new();
         for p in patients {
             let key = format!("Patient/{}", p.id);
             let v = c.decide("Patient", &p.id, p.subject.as_deref(), None, now);
-            let allowed = v.allowed;
-            ledger.note(key.clone(), v);
+            let allowed = v.note(&ledger, key.clone());
             let (Some(subject), true, Some(patient)) = (p.subject.clone(), allowed, p.resource.clone()) else {
                 continue;
             };
@@ -480,8 +477,7 @@ async fn research_extract(st: &FhirState, caller: &Caller, k: Option<&str>) -> R
                 }
                 let key = format!("{}/{}", r.rtype, r.id);
                 let v = c.decide(&r.rtype, &r.id, r.subject.as_deref(), None, now);
-                let allowed = v.allowed;
-                ledger.note(key.clone(), v);
+                let allowed = v.note(&ledger, key.clone());
                 if allowed {
                     returned.push(key);
                     resources.extend(r.resource);
@@ -605,13 +601,7 @@ pub async fn consent_read(st: &FhirState, caller: &Caller, id: &str) -> Result<R
     let c = c.ok_or_else(missing)?;
     let now = Utc::now();
     let v = consent_verdict(caller, &c, now);
-    let allowed = v.allowed;
-    let mut ledger = Ledger::default();
-    let key = format!("Consent/{id}");
-    ledger.note(key.clone(), v);
-    let (audits, provisions) = ledger.settle([key.as_str()]);
-    record(st, &caller.tenant, audits, provisions).await?;
-    if !allowed {
+    if !crate::rest::record_one(st, caller, format!("Consent/{id}"), v).await? {
         return Err(missing());
     }
     Ok(fhir_response(StatusCode::OK, &consent_resource(&c, now)))

@@ -18,7 +18,7 @@ use kizuna_fhir::OperationOutcome;
 use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
 
-use crate::access::{record, Caller, Ledger};
+use crate::access::{record, Caller, Ledger, Verdict};
 use crate::error::{bad, FhirError};
 use crate::query::{parse, SearchRequest};
 use crate::write::{self, instant, new_id, parse_if_match, Written};
@@ -88,10 +88,14 @@ pub fn write_audit(caller: &Caller, rec: &FhirRecord, now: DateTime<Utc>) -> Opt
 /// Decides one stored resource (version) for `caller` and records the decision before
 /// the answer leaves; `Ok(true)` if it may be returned.
 pub async fn decide_one(st: &FhirState, caller: &Caller, rec: &FhirRecord, key: String) -> Result<bool, FhirError> {
-    let v = caller.decide_record(rec, Utc::now());
-    let allowed = v.allowed;
-    let mut ledger = Ledger::default();
-    ledger.note(key.clone(), v);
+    record_one(st, caller, key, caller.decide_record(rec, Utc::now())).await
+}
+
+/// Records one verdict about `key` before the answer leaves; `Ok(true)` if the
+/// resource may be returned.
+pub async fn record_one(st: &FhirState, caller: &Caller, key: String, v: Verdict) -> Result<bool, FhirError> {
+    let ledger = Ledger::default();
+    let allowed = v.note(&ledger, key.clone());
     let (audits, provisions) = ledger.settle([key.as_str()]);
     record(st, &caller.tenant, audits, provisions).await?;
     Ok(allowed)
@@ -358,13 +362,12 @@ pub async fn history(
     let (t, r, i) = (caller.tenant.clone(), rtype.clone(), id.clone());
     let versions = read_store(&st, move |s| Ok(s.fhir_history(&t, &r, &i)?)).await?;
     let now = Utc::now();
-    let mut ledger = Ledger::default();
+    let ledger = Ledger::default();
     let mut shown = Vec::new();
     for rec in versions {
         let key = format!("{rtype}/{id}/_history/{}", rec.version);
         let v = caller.decide_record(&rec, now);
-        let allowed = v.allowed;
-        ledger.note(key.clone(), v);
+        let allowed = v.note(&ledger, key.clone());
         if allowed {
             shown.push((key, rec));
         }
@@ -465,12 +468,11 @@ pub async fn run_search(
     let (c, q, t) = (caller.clone(), req.search.clone(), caller.tenant.clone());
     let (offset, count) = (req.offset, if req.summary_count { 0 } else { req.count });
     let (page, ledger) = read_store(st, move |s| {
-        let mut ledger = Ledger::default();
+        let ledger = Ledger::default();
         let rt = q.rtype.clone();
         let page = s.fhir_search(&t, &q, offset, count, &mut |hit| {
             let v = c.decide(&rt, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
-            let allowed = v.allowed;
-            ledger.note(format!("{rt}/{}", hit.id), v);
+            let allowed = v.note(&ledger, format!("{rt}/{}", hit.id));
             allowed
         })?;
         Ok((page, ledger))
@@ -487,7 +489,6 @@ pub async fn run_search(
         })
         .collect();
     // _include: referenced resources, each decided.
-    let mut ledger = ledger;
     if !req.includes.is_empty() {
         let mut wanted: Vec<String> = Vec::new();
         for r in &page.records {
@@ -526,8 +527,7 @@ pub async fn run_search(
         for rec in fetched {
             let key = format!("{}/{}", rec.rtype, rec.id);
             let v = caller.decide_record(&rec, now);
-            let allowed = v.allowed;
-            ledger.note(key.clone(), v);
+            let allowed = v.note(&ledger, key.clone());
             if allowed && seen.insert(key.clone()) {
                 if let Some(res) = &rec.resource {
                     entries.push(

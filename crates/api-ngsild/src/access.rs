@@ -331,7 +331,9 @@ pub struct Ledger(Arc<Mutex<Vec<Noted>>>);
 type Noted = (String, bool, AuditEntry, Option<ProvisionRecord>);
 
 impl Ledger {
-    fn push(&self, id: String, released: bool, audit: AuditEntry, provision: Option<ProvisionRecord>) {
+    /// Notes one decision about `id` (an entity id, or another resource name such as a
+    /// FHIR `Type/id`): whether it was released, its audit entry and provision record.
+    pub fn push(&self, id: String, released: bool, audit: AuditEntry, provision: Option<ProvisionRecord>) {
         if let Ok(mut v) = self.0.lock() {
             v.push((id, released, audit, provision));
         }
