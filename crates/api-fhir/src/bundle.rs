@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::access::Caller;
 use crate::error::{bad, FhirError};
-use crate::rest::{known_type, put_audited, query_pairs, write_audit, write_txn};
+use crate::rest::{delete_audited, known_type, put_audited, query_pairs, write_txn};
 use crate::write::{self, new_id};
 use crate::{base_url, check_accept, fhir_response, parse_body, FhirState};
 
@@ -223,10 +223,7 @@ fn apply(
     match e.method.as_str() {
         "DELETE" => {
             let id = e.id.unwrap_or_default();
-            let rec = write::delete(tx, caller, &e.rtype, &id, e.if_match, now).map_err(|x| prefix_error(i, x))?;
-            if let Some(a) = rec.as_ref().and_then(|r| write_audit(caller, r, now)) {
-                tx.append_audit(vec![a])?;
-            }
+            let rec = delete_audited(tx, caller, &e.rtype, &id, e.if_match, now).map_err(|x| prefix_error(i, x))?;
             Ok(json!({"response": {"status": if rec.is_some() { "200 OK" } else { "204 No Content" }}}))
         }
         method => {

@@ -143,6 +143,22 @@ pub fn put_audited(
     Ok(w)
 }
 
+/// Deletes one resource for `caller` in `tx`, with its write audit.
+pub fn delete_audited(
+    tx: &mut dyn Txn,
+    caller: &Caller,
+    rtype: &str,
+    id: &str,
+    if_match: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Option<FhirRecord>, FhirError> {
+    let rec = write::delete(tx, caller, rtype, id, if_match, now)?;
+    if let Some(a) = rec.as_ref().and_then(|r| write_audit(caller, r, now)) {
+        tx.append_audit(vec![a])?;
+    }
+    Ok(rec)
+}
+
 /// The response to a create or update, honouring `Prefer: return=`.
 fn written_response(headers: &HeaderMap, base: &str, w: &Written) -> Response {
     let status = if w.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -332,14 +348,7 @@ pub async fn delete(
     let now = Utc::now();
     let c = caller.clone();
     let (r, i) = (rtype.clone(), id.clone());
-    let deleted = write_txn(&st, &caller, move |tx| {
-        let rec = write::delete(tx, &c, &r, &i, if_match, now)?;
-        if let Some(a) = rec.as_ref().and_then(|rec| write_audit(&c, rec, now)) {
-            tx.append_audit(vec![a])?;
-        }
-        Ok(rec)
-    })
-    .await?;
+    let deleted = write_txn(&st, &caller, move |tx| delete_audited(tx, &c, &r, &i, if_match, now)).await?;
     let msg = match &deleted {
         Some(rec) => format!("{rtype}/{id} deleted (version {})", rec.version),
         None => format!("{rtype}/{id} did not exist; nothing to delete"),

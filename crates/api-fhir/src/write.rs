@@ -125,7 +125,7 @@ pub fn put(
     caller: &Caller,
     rtype: &str,
     id: &str,
-    mut resource: Value,
+    resource: Value,
     if_match: Option<u64>,
     now: DateTime<Utc>,
 ) -> Result<Written, FhirError> {
@@ -163,27 +163,47 @@ pub fn put(
     check_version(current.as_ref(), if_match, rtype, id)?;
     let version = current.as_ref().map_or(1, |c| c.version + 1);
     let created = current.as_ref().is_none_or(|c| c.deleted);
-    let source = caller.source();
-    stamp(&mut resource, id, version, now, source.as_deref());
+    let record = store_version(tx, rtype, id, version, Some(resource), subject, caller.source(), now)?;
+    let alerts = if rtype == "Observation" { crate::alerts::on_observation(tx, &record, now)? } else { Vec::new() };
+    Ok(Written { record, created, alerts })
+}
+
+/// Stores `resource` as version `version` of `rtype/id` (`None`: a delete): `meta`
+/// stamped, search-index rows from the resource.
+#[allow(clippy::too_many_arguments)]
+fn store_version(
+    tx: &mut dyn Txn,
+    rtype: &str,
+    id: &str,
+    version: u64,
+    resource: Option<Value>,
+    subject: Option<String>,
+    source: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<FhirRecord, FhirError> {
+    let resource = resource.map(|mut r| {
+        stamp(&mut r, id, version, now, source.as_deref());
+        r
+    });
+    let index = resource.as_ref().map(index_rows).unwrap_or_default();
     let record = FhirRecord {
         rtype: rtype.to_string(),
         id: id.to_string(),
         version,
         last_updated: instant(now),
-        deleted: false,
+        deleted: resource.is_none(),
         subject,
         source,
-        resource: Some(resource),
+        resource,
     };
-    tx.fhir_put(&record, &index_rows(record.resource.as_ref().unwrap_or(&Value::Null)))?;
-    let alerts = if rtype == "Observation" { crate::alerts::on_observation(tx, &record, now)? } else { Vec::new() };
-    Ok(Written { record, created, alerts })
+    tx.fhir_put(&record, &index)?;
+    Ok(record)
 }
 
 /// Stores a resource Kizuna itself produced (alerts, reminders), unchecked.
 pub fn put_system(
     tx: &mut dyn Txn,
-    mut resource: Value,
+    resource: Value,
     subject: Option<String>,
     source: &str,
     now: DateTime<Utc>,
@@ -191,19 +211,7 @@ pub fn put_system(
     let rtype = resource.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
     let id = resource.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(new_id);
     let version = tx.fhir_current(&rtype, &id)?.map_or(1, |c| c.version + 1);
-    stamp(&mut resource, &id, version, now, Some(source));
-    let record = FhirRecord {
-        rtype,
-        id,
-        version,
-        last_updated: instant(now),
-        deleted: false,
-        subject,
-        source: Some(source.to_string()),
-        resource: Some(resource),
-    };
-    tx.fhir_put(&record, &index_rows(record.resource.as_ref().unwrap_or(&Value::Null)))?;
-    Ok(record)
+    store_version(tx, &rtype, &id, version, Some(resource), subject, Some(source.to_string()), now)
 }
 
 /// Deletes `rtype/id`: a new version without content. `Ok(None)` if there was nothing
@@ -224,18 +232,7 @@ pub fn delete(
     };
     caller.may_write(rtype, Some(current.subject.as_deref()), None, now)?;
     check_version(Some(&current), if_match, rtype, id)?;
-    let record = FhirRecord {
-        rtype: rtype.to_string(),
-        id: id.to_string(),
-        version: current.version + 1,
-        last_updated: instant(now),
-        deleted: true,
-        subject: current.subject.clone(),
-        source: caller.source(),
-        resource: None,
-    };
-    tx.fhir_put(&record, &[])?;
-    Ok(Some(record))
+    store_version(tx, rtype, id, current.version + 1, None, current.subject, caller.source(), now).map(Some)
 }
 
 fn check_version(current: Option<&FhirRecord>, if_match: Option<u64>, rtype: &str, id: &str) -> Result<(), FhirError> {
@@ -297,7 +294,6 @@ pub fn seed(tx: &mut dyn Txn, resources: &[Value], source: &str, now: DateTime<U
     let mut n = 0;
     for r in resources {
         let rtype = r.get("resourceType").and_then(Value::as_str).unwrap_or("").to_string();
-        let id = r.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(new_id);
         if let Err(outcome) = validate_resource_as(r, &rtype) {
             return Err(FhirError::Invalid(outcome));
         }
@@ -306,7 +302,6 @@ pub fn seed(tx: &mut dyn Txn, resources: &[Value], source: &str, now: DateTime<U
         if rtype == "Observation" {
             crate::alerts::on_observation(tx, &rec, now)?;
         }
-        let _ = id;
         n += 1;
     }
     Ok(n)
@@ -360,19 +355,7 @@ pub fn update_flag(
             "a Flag raised by Kizuna's threshold rules may only change its status and period.end".into(),
         ));
     }
-    let mut resource = resource;
-    let source = caller.source();
-    stamp(&mut resource, id, current.version + 1, now, source.as_deref().or(current.source.as_deref()));
-    let record = FhirRecord {
-        rtype: "Flag".into(),
-        id: id.to_string(),
-        version: current.version + 1,
-        last_updated: instant(now),
-        deleted: false,
-        subject: current.subject.clone(),
-        source: source.or(current.source),
-        resource: Some(resource),
-    };
-    tx.fhir_put(&record, &index_rows(record.resource.as_ref().unwrap_or(&Value::Null)))?;
+    let source = caller.source().or(current.source);
+    let record = store_version(tx, "Flag", id, current.version + 1, Some(resource), current.subject, source, now)?;
     Ok(Written { record, created: false, alerts: Vec::new() })
 }
