@@ -395,6 +395,79 @@ def test_transaction_bundle_with_fhirclient_is_atomic(fhir):
 # 3. fhirpy: date prefixes, _sort, paging, _include
 
 
+def test_conditional_create_and_references_with_fhirpy_and_fhirclient(fhir):
+    """A hospital that does not know Kizuna's Patient ids: fhirpy's `get_or_create`
+    (search parameters on the POST URL) finds the existing Patient instead of making a
+    second one; a fhirclient transaction with `ifNoneExist` and a conditional reference
+    (`Patient?identifier=...`) files readings under that Patient."""
+    admin = admin_headers(fhir)
+    hospital = bearer(fhir, "--role", "data-holder", "--party", HOSPITAL)
+    subject = person()
+    identifier = f"{SUBJECT_SYSTEM}|{subject}"
+    pid = create(fhir, admin, patient_json(subject, family="高橋", given="四郎"))["id"]
+
+    client = SyncFHIRClient(base(fhir), authorization=hospital["Authorization"])
+    patient, created = client.resources("Patient").search(identifier=identifier).get_or_create(
+        client.resource("Patient", **patient_json(subject, family="高橋", given="四郎"))
+    )
+    assert created is False
+    # The content is the city's, not released to the hospital: it learns the match only.
+    assert patient.resource_type == "OperationOutcome", patient
+    assert count_of(fhir, admin, "Patient", {"identifier": identifier}) == 1
+    other = person()
+    made, created = client.resources("Patient").search(identifier=f"{SUBJECT_SYSTEM}|{other}").get_or_create(
+        client.resource("Patient", **patient_json(other, family="伊藤", given="五月"))
+    )
+    assert created is True and made.id
+    again, created = client.resources("Patient").search(identifier=f"{SUBJECT_SYSTEM}|{other}").get_or_create(
+        client.resource("Patient", **patient_json(other, family="伊藤", given="五月"))
+    )
+    assert created is False and again.id == made.id  # the hospital supplied it: released
+
+    # The If-None-Exist header of R4, with requests: 200 and Location at the match.
+    r = requests.post(
+        f"{base(fhir)}/Patient",
+        data=json.dumps(patient_json(subject, family="高橋", given="四郎")),
+        headers={**hospital, "Content-Type": FHIR_JSON, "If-None-Exist": f"identifier={identifier}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    assert f"/Patient/{pid}/_history/1" in r.headers["Location"]
+    assert r.json()["resourceType"] == "OperationOutcome"
+
+    # fhirclient: a checkup Bundle with a conditional Patient and a conditional reference.
+    smart = fhirclient_for(fhir, hospital)
+    full_url = f"urn:uuid:{uuid.uuid4()}"
+    tx = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": full_url,
+                "resource": patient_json(subject, family="高橋", given="四郎"),
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={identifier}"},
+            },
+            {
+                "resource": bp_json(full_url, 128, 82, "2026-11-10T07:00:00+09:00"),
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                "resource": bp_json(f"Patient?identifier={identifier}", 126, 80, "2026-11-11T07:00:00+09:00"),
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
+    b = fhir_bundle.Bundle(tx)
+    assert b.entry[0].request.ifNoneExist == f"identifier={identifier}"
+    resp = fhir_bundle.Bundle(b.create(smart.server))
+    assert [e.response.status for e in resp.entry] == ["200 OK", "201 Created", "201 Created"]
+    assert resp.entry[0].response.location == f"Patient/{pid}/_history/1"
+    assert resp.entry[0].resource is None
+    assert {e.resource.subject.reference for e in resp.entry[1:]} == {f"Patient/{pid}"}
+    assert count_of(fhir, admin, "Patient", {"identifier": identifier}) == 1
+    assert count_of(fhir, admin, "Observation", {"patient": pid}) == 2
+
+
 def test_fhirpy_dates_sort_paging_include(fhir):
     admin = admin_headers(fhir)
     subject = person()

@@ -6,8 +6,12 @@
 //! fails nothing is stored and the answer is that entry's error, its element paths
 //! prefixed with `Bundle.entry[n]`. A **batch** processes each entry on its own (each
 //! in its own transaction) and reports each entry's status in the response Bundle.
-//! Entries may create (POST), update (PUT `Type/id`) and delete (DELETE `Type/id`);
-//! GET entries and conditional URLs are not supported and are refused by name.
+//! Entries may create (POST), update (PUT `Type/id`) and delete (DELETE `Type/id`). A
+//! POST may carry `request.ifNoneExist` (conditional create: an existing match is used,
+//! not duplicated), and a transaction's references may be conditional
+//! (`Patient?identifier=…`), resolved before any entry is processed (see
+//! [`crate::conditional`]). GET entries, conditional update and delete URLs, `ifNoneMatch`
+//! and `ifModifiedSince` are not supported and are refused by name.
 
 use std::collections::HashMap;
 
@@ -16,10 +20,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use kizuna_store::Txn;
+use kizuna_fhir::OperationOutcome;
+use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
 
 use crate::access::Caller;
+use crate::conditional::{self, Matched};
 use crate::error::{bad, FhirError};
 use crate::rest::{delete_audited, known_type, put_audited, query_pairs, write_txn};
 use crate::write::{self, new_id};
@@ -35,6 +41,8 @@ struct Entry {
     full_url: Option<String>,
     resource: Option<Value>,
     if_match: Option<u64>,
+    /// `request.ifNoneExist` of a POST.
+    if_none_exist: Option<String>,
 }
 
 /// `POST /fhir`: a transaction or batch Bundle.
@@ -69,8 +77,9 @@ pub async fn system(
                 let c = caller.clone();
                 let b = base.clone();
                 let r = write_txn(&st, &caller, move |tx| {
+                    let existing = match_create(tx, &c, &e, now)?;
                     let mut refs = HashMap::new();
-                    apply(tx, &c, e, &mut refs, &b, now)
+                    apply(tx, &c, e, &mut refs, &b, now, existing)
                 })
                 .await;
                 let v = match r {
@@ -112,14 +121,22 @@ fn parse_entries(bundle: &Value, kind: &str) -> Result<Vec<Entry>, FhirError> {
         let method =
             req.get("method").and_then(Value::as_str).ok_or_else(|| at("request.method is required".into()))?;
         let url = req.get("url").and_then(Value::as_str).ok_or_else(|| at("request.url is required".into()))?;
-        if req.get("ifNoneExist").is_some() || req.get("ifNoneMatch").is_some() || req.get("ifModifiedSince").is_some()
-        {
-            return Err(
-                at("conditional requests (ifNoneExist, ifNoneMatch, ifModifiedSince) are not supported".into()),
-            );
+        if req.get("ifNoneMatch").is_some() || req.get("ifModifiedSince").is_some() {
+            return Err(at("ifNoneMatch and ifModifiedSince (conditional reads) are not supported".into()));
         }
+        let if_none_exist = match req.get("ifNoneExist") {
+            None => None,
+            Some(Value::String(c)) if method == "POST" => Some(c.clone()),
+            Some(Value::String(_)) => {
+                return Err(at("request.ifNoneExist belongs to a POST (conditional create)".into()))
+            }
+            Some(_) => return Err(at("request.ifNoneExist must be a string of search parameters".into())),
+        };
         if url.contains('?') {
-            return Err(at(format!("conditional URL '{url}' is not supported")));
+            return Err(at(format!(
+                "conditional URL '{url}' is not supported (conditional update and delete); \
+                 a conditional create uses request.ifNoneExist"
+            )));
         }
         let if_match =
             write::parse_if_match(req.get("ifMatch").and_then(Value::as_str)).map_err(|e| at(e.to_string()))?;
@@ -154,6 +171,7 @@ fn parse_entries(bundle: &Value, kind: &str) -> Result<Vec<Entry>, FhirError> {
             full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_string),
             resource,
             if_match,
+            if_none_exist,
         });
     }
     Ok(out)
@@ -218,8 +236,25 @@ fn apply(
     refs: &mut HashMap<String, String>,
     base: &str,
     now: DateTime<Utc>,
+    existing: Option<FhirRecord>,
 ) -> Result<Value, FhirError> {
     let i = e.index;
+    if let Some(r) = existing {
+        // A conditional create that matched: nothing written, the match named. Its
+        // content is not returned here (reading it is a read, decided on its own).
+        return Ok(json!({
+            "fullUrl": format!("{base}/{}/{}", r.rtype, r.id),
+            "response": {
+                "status": "200 OK",
+                "location": format!("{}/{}/_history/{}", r.rtype, r.id, r.version),
+                "etag": format!("W/\"{}\"", r.version),
+                "lastModified": r.last_updated,
+                "outcome": OperationOutcome::ok(format!(
+                    "{}/{} matches ifNoneExist; nothing was created", r.rtype, r.id
+                )).to_json(),
+            },
+        }));
+    }
     match e.method.as_str() {
         "DELETE" => {
             let id = e.id.unwrap_or_default();
@@ -259,6 +294,80 @@ fn apply(
     }
 }
 
+/// The match of an entry's `ifNoneExist`, if it has one and it matches one resource;
+/// several matches fail the entry (412).
+fn match_create(
+    tx: &mut dyn Txn,
+    caller: &Caller,
+    e: &Entry,
+    now: DateTime<Utc>,
+) -> Result<Option<FhirRecord>, FhirError> {
+    let Some(criteria) = &e.if_none_exist else {
+        return Ok(None);
+    };
+    let what = format!("Bundle.entry[{}].request.ifNoneExist", e.index);
+    let pairs = conditional::criteria_pairs(criteria, &what)?;
+    match conditional::find(tx, caller, &e.rtype, &pairs, &what, now)? {
+        Matched::None => Ok(None),
+        Matched::One(r) => Ok(Some(*r)),
+        Matched::Several(n) => Err(conditional::several(&what, criteria, n)),
+    }
+}
+
+/// Every `reference` string below `v`.
+fn references<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(o) => {
+            for (k, child) in o {
+                match (k.as_str(), child) {
+                    ("reference", Value::String(r)) => out.push(r),
+                    _ => references(child, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| references(c, out)),
+        _ => {}
+    }
+}
+
+/// Resolves the conditional references (`Type?criteria`) of a transaction's resources
+/// into `refs`: each must match exactly one resource (none: 422 naming the entry;
+/// several: 412).
+fn resolve_conditional_references(
+    tx: &mut dyn Txn,
+    caller: &Caller,
+    entries: &[Entry],
+    refs: &mut HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<(), FhirError> {
+    for e in entries {
+        let Some(resource) = &e.resource else { continue };
+        let mut found = Vec::new();
+        references(resource, &mut found);
+        for reference in found {
+            if refs.contains_key(reference) {
+                continue;
+            }
+            let Some((rtype, criteria)) = conditional::as_reference(reference) else { continue };
+            let what = format!("Bundle.entry[{}]: conditional reference", e.index);
+            let pairs = conditional::criteria_pairs(criteria, &what)?;
+            match conditional::find(tx, caller, rtype, &pairs, &what, now)? {
+                Matched::One(r) => {
+                    refs.insert(reference.to_string(), format!("{}/{}", r.rtype, r.id));
+                }
+                Matched::None => {
+                    return Err(FhirError::Unprocessable(
+                        format!("Bundle.entry[{}].resource", e.index),
+                        format!("{what} '{reference}' matches no resource this caller may write about"),
+                    ))
+                }
+                Matched::Several(n) => return Err(conditional::several(&what, reference, n)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A whole transaction: all or nothing.
 fn transaction(
     tx: &mut dyn Txn,
@@ -267,18 +376,31 @@ fn transaction(
     base: &str,
     now: DateTime<Utc>,
 ) -> Result<Value, FhirError> {
-    // New ids for every created resource first, so references between entries resolve
-    // in whatever order they appear.
+    // Conditional creates are decided first, against the store as it was before the
+    // Bundle: a match stands in for the entry.
+    let mut matched: HashMap<usize, FhirRecord> = HashMap::new();
+    for e in &entries {
+        if let Some(r) = match_create(tx, caller, e, now)? {
+            matched.insert(e.index, r);
+        }
+    }
+    // New ids for every created resource, so references between entries resolve in
+    // whatever order they appear; a matched entry's fullUrl stands for its match.
     let mut refs: HashMap<String, String> = HashMap::new();
     for e in &entries {
         if e.method == "POST" {
             if let Some(f) = &e.full_url {
-                if refs.insert(f.clone(), format!("{}/{}", e.rtype, new_id())).is_some() {
+                let target = match matched.get(&e.index) {
+                    Some(r) => format!("{}/{}", r.rtype, r.id),
+                    None => format!("{}/{}", e.rtype, new_id()),
+                };
+                if refs.insert(f.clone(), target).is_some() {
                     return Err(bad(format!("Bundle.entry[{}]: fullUrl '{f}' occurs twice", e.index)));
                 }
             }
         }
     }
+    resolve_conditional_references(tx, caller, &entries, &mut refs, now)?;
     let order = |m: &str| match m {
         "DELETE" => 0,
         "POST" => 1,
@@ -289,7 +411,8 @@ fn transaction(
     let mut results: Vec<(usize, Value)> = Vec::new();
     for e in entries {
         let i = e.index;
-        results.push((i, apply(tx, caller, e, &mut refs, base, now)?));
+        let existing = matched.remove(&i);
+        results.push((i, apply(tx, caller, e, &mut refs, base, now, existing)?));
     }
     results.sort_by_key(|(i, _)| *i);
     Ok(json!({

@@ -51,7 +51,7 @@ pub fn statement(base: &str) -> Value {
                 "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": writable,
-                "conditionalCreate": false,
+                "conditionalCreate": writable,
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
                 "searchInclude": includes,

@@ -18,6 +18,7 @@ pub mod access;
 pub mod alerts;
 pub mod bundle;
 pub mod capability;
+pub mod conditional;
 pub mod error;
 pub mod ops;
 pub mod query;

@@ -19,6 +19,7 @@ use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
 
 use crate::access::{record, Caller, Ledger, Verdict};
+use crate::conditional::{self, Matched};
 use crate::error::{bad, FhirError};
 use crate::query::{parse, SearchRequest};
 use crate::write::{self, instant, new_id, parse_if_match, Written};
@@ -249,24 +250,98 @@ pub async fn type_post(
         return crate::ops::system_op(&st, op, &headers, &uri, Some(body)).await;
     }
     let caller = begin(&st, &rtype, &headers, &uri).await?;
-    if headers.contains_key("if-none-exist") {
-        return Err(FhirError::NotAllowed("conditional create (If-None-Exist) is not supported".into()));
-    }
+    let condition = create_condition(&headers, &uri)?;
     let resource = parse_body(&headers, &body)?;
     let base = base_url(&headers);
     let id = new_id();
     let now = Utc::now();
     let c = caller.clone();
-    let w = write_txn(&st, &caller, move |tx| {
+    let outcome = write_txn(&st, &caller, move |tx| {
+        if let Some((what, criteria, pairs)) = &condition {
+            match conditional::find(tx, &c, &rtype, pairs, what, now)? {
+                Matched::None => {}
+                Matched::One(existing) => return Ok(Err(existing)),
+                Matched::Several(n) => return Err(conditional::several(what, criteria, n)),
+            }
+        }
         let mut resource = resource;
         // A create ignores any id the client sent (FHIR: the server assigns it).
         if let Some(o) = resource.as_object_mut() {
             o.remove("id");
         }
-        put_audited(tx, &c, &rtype, &id, resource, None, now)
+        put_audited(tx, &c, &rtype, &id, resource, None, now).map(Ok)
     })
     .await?;
-    Ok(written_response(&headers, &base, &w))
+    match outcome {
+        Ok(w) => Ok(written_response(&headers, &base, &w)),
+        Err(existing) => existing_response(&st, &caller, &headers, &base, &existing).await,
+    }
+}
+
+/// The condition of a conditional create: the `If-None-Exist` header, or search
+/// parameters in the URL (as `fhirpy`'s `get_or_create` sends them); both at once is
+/// ambiguous (400). `(name for errors, criteria as given, search pairs)`.
+fn create_condition(
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Option<(String, String, Vec<(String, String)>)>, FhirError> {
+    let header = match headers.get("if-none-exist") {
+        Some(v) => Some(v.to_str().map_err(|_| bad("If-None-Exist is not visible ASCII"))?.to_string()),
+        None => None,
+    };
+    let url =
+        uri.query().filter(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k != "_format" && k != "_pretty"));
+    match (header, url) {
+        (Some(_), Some(_)) => {
+            Err(bad("give the condition of a conditional create once: in If-None-Exist or in the URL"))
+        }
+        (Some(h), None) => {
+            let what = "If-None-Exist".to_string();
+            let pairs = conditional::criteria_pairs(&h, &what)?;
+            Ok(Some((what, h, pairs)))
+        }
+        (None, Some(q)) => {
+            let what = "the create's search parameters".to_string();
+            let pairs = conditional::criteria_pairs(q, &what)?;
+            Ok(Some((what, q.to_string(), pairs)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The answer to a conditional create that matched `existing`: `200 OK`, nothing
+/// written, `Location` and `ETag` of the match. The body is the resource only if the
+/// caller's read decision releases it (decided and audited like a read); otherwise an
+/// OperationOutcome saying that it exists.
+async fn existing_response(
+    st: &FhirState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    base: &str,
+    existing: &FhirRecord,
+) -> Result<Response, FhirError> {
+    let key = format!("{}/{}", existing.rtype, existing.id);
+    let said = OperationOutcome::ok(format!(
+        "{key} matches the condition; nothing was created (version {} is current)",
+        existing.version
+    ))
+    .to_json();
+    let body = match prefer(headers, "return").as_deref() {
+        Some("minimal") => None,
+        Some("OperationOutcome") => Some(said),
+        _ if decide_one(st, caller, existing, key).await? => existing.resource.clone().or(Some(said)),
+        _ => Some(said),
+    };
+    let mut resp = match body {
+        Some(b) => fhir_response(StatusCode::OK, &b),
+        None => {
+            let mut r = Response::new(axum::body::Body::empty());
+            *r.status_mut() = StatusCode::OK;
+            r
+        }
+    };
+    version_headers(&mut resp, existing, base, true);
+    Ok(resp)
 }
 
 /// `POST /fhir/{type}/{id}`: not an interaction.

@@ -591,6 +591,17 @@ impl Txn for Guarded<'_> {
         self.check(Err(ApiError::Forbidden("FHIR resources are written through the FHIR API".into())))
     }
 
+    fn fhir_search(
+        &mut self,
+        _: &kizuna_store::FhirSearch,
+        _: usize,
+        _: usize,
+        _: &mut dyn FnMut(&kizuna_store::FhirHit) -> bool,
+    ) -> Result<kizuna_store::FhirPage, StoreError> {
+        self.check(Err(ApiError::Forbidden("FHIR resources are searched through the FHIR API".into())))?;
+        Ok(kizuna_store::FhirPage { records: Vec::new(), total: 0 })
+    }
+
     fn fhir_erase_subject(&mut self, _: &str) -> Result<Vec<String>, StoreError> {
         self.check(Err(ApiError::Forbidden("FHIR resources are erased through the rights API".into())))?;
         Ok(Vec::new())

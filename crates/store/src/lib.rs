@@ -216,6 +216,16 @@ pub trait Txn {
     /// versions: one more than [`Txn::fhir_current`]'s), replacing its search-index rows
     /// with `index` (ignored for a delete). Every version is kept.
     fn fhir_put(&mut self, rec: &FhirRecord, index: &[FhirIndexRow]) -> Result<(), StoreError>;
+    /// Searches current FHIR resources inside the transaction (conditional create and
+    /// conditional references, which must see what the transaction sees): as
+    /// [`Store::fhir_search`].
+    fn fhir_search(
+        &mut self,
+        q: &FhirSearch,
+        offset: usize,
+        limit: usize,
+        gate: &mut dyn FnMut(&FhirHit) -> bool,
+    ) -> Result<FhirPage, StoreError>;
     /// Erases `subject`'s FHIR data: every resource whose current version is theirs,
     /// with all its versions, and their versions of resources that now belong to someone
     /// else. Returns the `Type/id` of every resource touched.

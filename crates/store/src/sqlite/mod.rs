@@ -598,6 +598,16 @@ impl Txn for SqliteTxn<'_> {
         fhir::put(self.conn, self.tenant, rec, index)
     }
 
+    fn fhir_search(
+        &mut self,
+        q: &crate::FhirSearch,
+        offset: usize,
+        limit: usize,
+        gate: &mut dyn FnMut(&crate::FhirHit) -> bool,
+    ) -> Result<crate::FhirPage, StoreError> {
+        fhir::search(self.conn, self.tenant, q, offset, limit, gate)
+    }
+
     fn fhir_erase_subject(&mut self, subject: &str) -> Result<Vec<String>, StoreError> {
         fhir::erase_subject(self.conn, self.tenant, subject)
     }
