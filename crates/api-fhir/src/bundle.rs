@@ -25,7 +25,7 @@ use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
 
 use crate::access::Caller;
-use crate::conditional::{self, Matched};
+use crate::conditional::{self, Condition, Matched};
 use crate::error::{bad, FhirError};
 use crate::rest::{delete_audited, known_type, put_audited, query_pairs, write_txn};
 use crate::write::{self, new_id};
@@ -302,15 +302,10 @@ fn match_create(
     e: &Entry,
     now: DateTime<Utc>,
 ) -> Result<Option<FhirRecord>, FhirError> {
-    let Some(criteria) = &e.if_none_exist else {
-        return Ok(None);
-    };
-    let what = format!("Bundle.entry[{}].request.ifNoneExist", e.index);
-    let pairs = conditional::criteria_pairs(criteria, &what)?;
-    match conditional::find(tx, caller, &e.rtype, &pairs, &what, now)? {
-        Matched::None => Ok(None),
-        Matched::One(r) => Ok(Some(*r)),
-        Matched::Several(n) => Err(conditional::several(&what, criteria, n)),
+    match &e.if_none_exist {
+        None => Ok(None),
+        Some(criteria) => Condition::new(format!("Bundle.entry[{}].request.ifNoneExist", e.index), criteria.as_str())?
+            .find_one(tx, caller, &e.rtype, now),
     }
 }
 

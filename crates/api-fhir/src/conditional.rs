@@ -19,6 +19,7 @@
 //! `_summary`, ...); unknown parameters are refused (strict handling): ignoring one would
 //! widen the match.
 
+use axum::http::{HeaderMap, Uri};
 use chrono::{DateTime, Utc};
 use kizuna_api_ngsild::ApiError;
 use kizuna_consent::Role;
@@ -91,6 +92,62 @@ pub fn find(
         (1, Some(rec)) => Matched::One(Box::new(rec)),
         (n, _) => Matched::Several(n),
     })
+}
+
+/// The condition of a conditional create, parsed.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    /// What errors call it (`If-None-Exist`, `Bundle.entry[2].request.ifNoneExist`).
+    pub what: String,
+    /// The criteria as given.
+    pub criteria: String,
+    /// Their search pairs.
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Condition {
+    /// Parses `criteria`, called `what` in errors.
+    pub fn new(what: impl Into<String>, criteria: impl Into<String>) -> Result<Condition, FhirError> {
+        let (what, criteria) = (what.into(), criteria.into());
+        let pairs = criteria_pairs(&criteria, &what)?;
+        Ok(Condition { what, criteria, pairs })
+    }
+
+    /// The condition of `POST /fhir/{type}`: the `If-None-Exist` header, or search
+    /// parameters in the URL (as `fhirpy`'s `get_or_create` sends them); both at once is
+    /// ambiguous (400).
+    pub fn of_request(headers: &HeaderMap, uri: &Uri) -> Result<Option<Condition>, FhirError> {
+        let header = match headers.get("if-none-exist") {
+            Some(v) => Some(v.to_str().map_err(|_| bad("If-None-Exist is not visible ASCII"))?),
+            None => None,
+        };
+        let url =
+            uri.query().filter(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| !FORMAT.contains(&k.as_ref())));
+        match (header, url) {
+            (Some(_), Some(_)) => {
+                Err(bad("give the condition of a conditional create once: in If-None-Exist or in the URL"))
+            }
+            (Some(h), None) => Condition::new("If-None-Exist", h).map(Some),
+            (None, Some(q)) => Condition::new("the create's search parameters", q).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The one resource of `rtype` the condition matches, if one does; `None` if none
+    /// does; several: 412.
+    pub fn find_one(
+        &self,
+        tx: &mut dyn Txn,
+        caller: &Caller,
+        rtype: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<FhirRecord>, FhirError> {
+        match find(tx, caller, rtype, &self.pairs, &self.what, now)? {
+            Matched::None => Ok(None),
+            Matched::One(r) => Ok(Some(*r)),
+            Matched::Several(n) => Err(several(&self.what, &self.criteria, n)),
+        }
+    }
 }
 
 /// The 412 of criteria that match several resources.

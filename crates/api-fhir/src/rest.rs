@@ -19,7 +19,7 @@ use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
 
 use crate::access::{record, Caller, Ledger, Verdict};
-use crate::conditional::{self, Matched};
+use crate::conditional::Condition;
 use crate::error::{bad, FhirError};
 use crate::query::{parse, SearchRequest};
 use crate::write::{self, instant, new_id, parse_if_match, Written};
@@ -250,18 +250,16 @@ pub async fn type_post(
         return crate::ops::system_op(&st, op, &headers, &uri, Some(body)).await;
     }
     let caller = begin(&st, &rtype, &headers, &uri).await?;
-    let condition = create_condition(&headers, &uri)?;
+    let condition = Condition::of_request(&headers, &uri)?;
     let resource = parse_body(&headers, &body)?;
     let base = base_url(&headers);
     let id = new_id();
     let now = Utc::now();
     let c = caller.clone();
     let outcome = write_txn(&st, &caller, move |tx| {
-        if let Some((what, criteria, pairs)) = &condition {
-            match conditional::find(tx, &c, &rtype, pairs, what, now)? {
-                Matched::None => {}
-                Matched::One(existing) => return Ok(Err(existing)),
-                Matched::Several(n) => return Err(conditional::several(what, criteria, n)),
+        if let Some(condition) = &condition {
+            if let Some(existing) = condition.find_one(tx, &c, &rtype, now)? {
+                return Ok(Err(existing));
             }
         }
         let mut resource = resource;
@@ -275,37 +273,6 @@ pub async fn type_post(
     match outcome {
         Ok(w) => Ok(written_response(&headers, &base, &w)),
         Err(existing) => existing_response(&st, &caller, &headers, &base, &existing).await,
-    }
-}
-
-/// The condition of a conditional create: the `If-None-Exist` header, or search
-/// parameters in the URL (as `fhirpy`'s `get_or_create` sends them); both at once is
-/// ambiguous (400). `(name for errors, criteria as given, search pairs)`.
-fn create_condition(
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<Option<(String, String, Vec<(String, String)>)>, FhirError> {
-    let header = match headers.get("if-none-exist") {
-        Some(v) => Some(v.to_str().map_err(|_| bad("If-None-Exist is not visible ASCII"))?.to_string()),
-        None => None,
-    };
-    let url =
-        uri.query().filter(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k != "_format" && k != "_pretty"));
-    match (header, url) {
-        (Some(_), Some(_)) => {
-            Err(bad("give the condition of a conditional create once: in If-None-Exist or in the URL"))
-        }
-        (Some(h), None) => {
-            let what = "If-None-Exist".to_string();
-            let pairs = conditional::criteria_pairs(&h, &what)?;
-            Ok(Some((what, h, pairs)))
-        }
-        (None, Some(q)) => {
-            let what = "the create's search parameters".to_string();
-            let pairs = conditional::criteria_pairs(q, &what)?;
-            Ok(Some((what, q.to_string(), pairs)))
-        }
-        (None, None) => Ok(None),
     }
 }
 
