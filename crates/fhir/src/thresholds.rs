@@ -17,7 +17,13 @@
 //!
 //! The 特定健診 values were checked against the 令和6年度版 プログラムの判定値 as reproduced by
 //! insurers (e.g. HDL 保健指導 39以下 / 受診勧奨 34以下, eGFR 60未満 / 45未満); the program
-//! itself is at <https://www.mhlw.go.jp/stf/newpage_31652.html>.
+//! itself is at <https://www.mhlw.go.jp/stf/newpage_31652.html>. The guideline tiers were
+//! checked (2026-11) against published reproductions of the tables — JSH2019's
+//! classification of home blood pressure (5 mmHg below the office values: I度 135–144/85–89,
+//! II度 145–159/90–99, III度 ≥160/≥100), JAS 2022's screening criteria (LDL-C ≥140 and
+//! 120–139 境界域, HDL-C <40, TG ≥150 fasting / ≥175 non-fasting) — not against the
+//! societies' own PDFs, which could not be read from here; JDS's 判定区分 (fasting glucose
+//! 110/126, 正常高値 100–109; HbA1c ≥6.5) are as the 特定健診 program cites them.
 //!
 //! Matching: an item matches an Observation whose `code` has one of the item's codings; a
 //! coding rule with a `prefix` matches JLAC10 codes by their leading characters (analyte 5 +
