@@ -1,7 +1,9 @@
 //! `transaction` and `batch` Bundles (`POST /fhir`).
 //!
 //! A **transaction** runs in one store transaction: entries are processed in the order
-//! FHIR prescribes (DELETE, POST, PUT), `urn:uuid:` fullUrls of created resources are
+//! FHIR prescribes (DELETE, POST, PUT) except that Patients come before the other
+//! resources once the deletes are done (the others are checked against them as they are
+//! stored), `urn:uuid:` fullUrls of created resources are
 //! replaced by their new `Type/id` in every reference of the Bundle, and if any entry
 //! fails nothing is stored and the answer is that entry's error, its element paths
 //! prefixed with `Bundle.entry[n]`. A **batch** processes each entry on its own (each
@@ -43,6 +45,9 @@ struct Entry {
     if_match: Option<u64>,
     /// `request.ifNoneExist` of a POST.
     if_none_exist: Option<String>,
+    /// The criteria of a conditional update (`PUT Type?criteria`); the entry's `id` is
+    /// set when it is resolved.
+    condition: Option<String>,
 }
 
 /// `POST /fhir`: a transaction or batch Bundle.
@@ -77,6 +82,8 @@ pub async fn system(
                 let c = caller.clone();
                 let b = base.clone();
                 let r = write_txn(&st, &caller, move |tx| {
+                    let mut e = e;
+                    resolve_update(tx, &c, &mut e, now)?;
                     let existing = match_create(tx, &c, &e, now)?;
                     let mut refs = HashMap::new();
                     apply(tx, &c, e, &mut refs, &b, now, existing)
@@ -132,17 +139,23 @@ fn parse_entries(bundle: &Value, kind: &str) -> Result<Vec<Entry>, FhirError> {
             }
             Some(_) => return Err(at("request.ifNoneExist must be a string of search parameters".into())),
         };
-        if url.contains('?') {
-            return Err(at(format!(
-                "conditional URL '{url}' is not supported (conditional update and delete); \
-                 a conditional create uses request.ifNoneExist"
-            )));
-        }
+        // `PUT Type?criteria`: a conditional update, resolved when the entry is processed.
+        let (url, condition) = match url.split_once('?') {
+            Some((path, criteria)) if method == "PUT" && !path.contains('/') => (path, Some(criteria.to_string())),
+            Some(_) => {
+                return Err(at(format!(
+                    "conditional URL '{url}' is not supported for {method} (conditional delete); \
+                     conditional create uses request.ifNoneExist, conditional update PUT Type?criteria"
+                )));
+            }
+            None => (url, None),
+        };
         let if_match =
             write::parse_if_match(req.get("ifMatch").and_then(Value::as_str)).map_err(|e| at(e.to_string()))?;
         let parts: Vec<&str> = url.trim_start_matches('/').split('/').collect();
         let (rtype, id) = match (method, parts.as_slice()) {
             ("POST", [t]) => (t.to_string(), None),
+            ("PUT", [t]) if condition.is_some() => (t.to_string(), None),
             ("PUT" | "DELETE", [t, id]) => (t.to_string(), Some(id.to_string())),
             ("GET" | "HEAD" | "PATCH", _) => {
                 return Err(at(format!("{method} entries are not supported in a {kind} on this server")));
@@ -158,7 +171,7 @@ fn parse_entries(bundle: &Value, kind: &str) -> Result<Vec<Entry>, FhirError> {
         if method != "DELETE" && resource.is_none() {
             return Err(at(format!("a {method} entry needs a resource")));
         }
-        if let (Some(r), "PUT") = (&resource, method) {
+        if let (Some(r), "PUT", None) = (&resource, method, &condition) {
             if r.get("id").and_then(Value::as_str) != id.as_deref() {
                 return Err(at("resource.id must equal the id in request.url".into()));
             }
@@ -172,6 +185,7 @@ fn parse_entries(bundle: &Value, kind: &str) -> Result<Vec<Entry>, FhirError> {
             resource,
             if_match,
             if_none_exist,
+            condition,
         });
     }
     Ok(out)
@@ -309,6 +323,24 @@ fn match_create(
     }
 }
 
+/// Resolves a conditional update entry (`PUT Type?criteria`) to the id it updates: the
+/// one match (the resource's own id, if it has one, must be the same: 400), or — no
+/// match — the resource's id or a new one (an update as create); several: 412.
+fn resolve_update(tx: &mut dyn Txn, caller: &Caller, e: &mut Entry, now: DateTime<Utc>) -> Result<(), FhirError> {
+    let Some(criteria) = &e.condition else {
+        return Ok(());
+    };
+    let what = format!("Bundle.entry[{}].request.url", e.index);
+    let given = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string);
+    let found = Condition::new(what.clone(), criteria.as_str())?.find_one(tx, caller, &e.rtype, now)?;
+    let id = conditional::update_target(&what, found.as_ref(), given)?;
+    if let Some(r) = e.resource.as_mut().and_then(Value::as_object_mut) {
+        r.insert("id".into(), json!(id));
+    }
+    e.id = Some(id);
+    Ok(())
+}
+
 /// Every `reference` string below `v`.
 fn references<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     match v {
@@ -374,20 +406,22 @@ fn transaction(
     // Conditional creates are decided first, against the store as it was before the
     // Bundle: a match stands in for the entry.
     let mut matched: HashMap<usize, FhirRecord> = HashMap::new();
-    for e in &entries {
+    for e in &mut entries {
         if let Some(r) = match_create(tx, caller, e, now)? {
             matched.insert(e.index, r);
         }
+        resolve_update(tx, caller, e, now)?;
     }
     // New ids for every created resource, so references between entries resolve in
     // whatever order they appear; a matched entry's fullUrl stands for its match.
     let mut refs: HashMap<String, String> = HashMap::new();
     for e in &entries {
-        if e.method == "POST" {
+        if e.method == "POST" || e.condition.is_some() {
             if let Some(f) = &e.full_url {
-                let target = match matched.get(&e.index) {
-                    Some(r) => format!("{}/{}", r.rtype, r.id),
-                    None => format!("{}/{}", e.rtype, new_id()),
+                let target = match (matched.get(&e.index), &e.id) {
+                    (Some(r), _) => format!("{}/{}", r.rtype, r.id),
+                    (None, Some(id)) => format!("{}/{id}", e.rtype),
+                    (None, None) => format!("{}/{}", e.rtype, new_id()),
                 };
                 if refs.insert(f.clone(), target).is_some() {
                     return Err(bad(format!("Bundle.entry[{}]: fullUrl '{f}' occurs twice", e.index)));
@@ -401,8 +435,9 @@ fn transaction(
         "POST" => 1,
         _ => 2,
     };
-    // Patients first among creates: other resources reference them.
-    entries.sort_by_key(|e| (order(&e.method), e.rtype != "Patient", e.index));
+    // After the deletes, Patients first (created or updated, conditionally or not): the
+    // other resources reference them and are checked against them as they are stored.
+    entries.sort_by_key(|e| (order(&e.method) > 0, e.rtype != "Patient", order(&e.method), e.index));
     let mut results: Vec<(usize, Value)> = Vec::new();
     for e in entries {
         let i = e.index;

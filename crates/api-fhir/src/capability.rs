@@ -52,7 +52,7 @@ pub fn statement(base: &str) -> Value {
                 "readHistory": true,
                 "updateCreate": writable,
                 "conditionalCreate": writable,
-                "conditionalUpdate": false,
+                "conditionalUpdate": writable,
                 "conditionalDelete": "not-supported",
                 "searchInclude": includes,
                 "searchParam": params,

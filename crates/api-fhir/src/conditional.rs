@@ -6,6 +6,10 @@
 //!   search in the URL — and `Bundle.entry.request.ifNoneExist`. No match: the resource is
 //!   created. One match: nothing is written and the answer is `200 OK` pointing at it.
 //!   Several: `412 Precondition Failed`.
+//! - **Conditional update** (http.html#cond-update): `PUT /fhir/{type}?<search>` and
+//!   `PUT Type?<search>` entries. One match: that resource is updated (an id in the body
+//!   must be its id, else 400). No match: created (with the body's id, if it has one).
+//!   Several: 412.
 //! - **Conditional references** (http.html#trules) in a `transaction`: a reference
 //!   `Patient?identifier=urn:kizuna:data-subject|urn:ngsi-ld:Person:…` is replaced by the
 //!   `Patient/<id>` it matches before any entry is processed. A hospital can thus push a
@@ -147,6 +151,20 @@ impl Condition {
             Matched::One(r) => Ok(Some(*r)),
             Matched::Several(n) => Err(several(&self.what, &self.criteria, n)),
         }
+    }
+}
+
+/// The id a conditional update writes: the match's (a resource id `given` in the body
+/// must be the same: 400), or with no match the given id or a new one.
+pub fn update_target(what: &str, found: Option<&FhirRecord>, given: Option<String>) -> Result<String, FhirError> {
+    match (found, given) {
+        (Some(r), Some(g)) if g != r.id => Err(bad(format!(
+            "{what}: the resource's id '{g}' differs from {}/{}, the resource the condition matches",
+            r.rtype, r.id
+        ))),
+        (Some(r), _) => Ok(r.id.clone()),
+        (None, Some(g)) => Ok(g),
+        (None, None) => Ok(crate::write::new_id()),
     }
 }
 

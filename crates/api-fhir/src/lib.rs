@@ -47,7 +47,7 @@ pub fn fhir_router(api: ApiState) -> Router {
     Router::new()
         .route("/metadata", get(capability::metadata))
         .route("/", axum::routing::post(bundle::system))
-        .route("/{rtype}", get(rest::type_get).post(rest::type_post))
+        .route("/{rtype}", get(rest::type_get).post(rest::type_post).put(rest::conditional_update))
         .route("/{rtype}/_search", axum::routing::post(rest::search_post))
         .route(
             "/{rtype}/{id}",

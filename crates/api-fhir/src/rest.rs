@@ -19,7 +19,7 @@ use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
 
 use crate::access::{record, Caller, Ledger, Verdict};
-use crate::conditional::Condition;
+use crate::conditional::{self, Condition};
 use crate::error::{bad, FhirError};
 use crate::query::{parse, SearchRequest};
 use crate::write::{self, instant, new_id, parse_if_match, Written};
@@ -373,6 +373,41 @@ pub async fn update(
             tx.append_audit(vec![a])?;
         }
         Ok(w)
+    })
+    .await?;
+    Ok(written_response(&headers, &base, &w))
+}
+
+/// `PUT /fhir/{type}?<search>`: a conditional update (see [`crate::conditional`]).
+pub async fn conditional_update(
+    State(st): State<FhirState>,
+    Path(rtype): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, FhirError> {
+    let caller = begin(&st, &rtype, &headers, &uri).await?;
+    let criteria = uri.query().unwrap_or("").to_string();
+    let condition = Condition::new("the update's search parameters", criteria.as_str()).map_err(|e| match e {
+        FhirError::BadRequest(d) if criteria.is_empty() => {
+            FhirError::BadRequest(format!("PUT /fhir/{rtype} needs search parameters (conditional update): {d}"))
+        }
+        other => other,
+    })?;
+    let resource = parse_body(&headers, &body)?;
+    let if_match = parse_if_match(headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()))?;
+    let base = base_url(&headers);
+    let now = Utc::now();
+    let c = caller.clone();
+    let w = write_txn(&st, &caller, move |tx| {
+        let given = resource.get("id").and_then(Value::as_str).map(str::to_string);
+        let found = condition.find_one(tx, &c, &rtype, now)?;
+        let id = conditional::update_target(&condition.what, found.as_ref(), given)?;
+        let mut resource = resource;
+        if let Some(o) = resource.as_object_mut() {
+            o.insert("id".into(), json!(id));
+        }
+        put_audited(tx, &c, &rtype, &id, resource, if_match, now)
     })
     .await?;
     Ok(written_response(&headers, &base, &w))

@@ -269,14 +269,93 @@ async fn bundles_with_conditional_creates_and_references() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.to_string().contains("ifNoneExist belongs to a POST"), "{}", r.body);
     let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": patient_json(hanako, "1970-04-01", "female"), "request": {"method": "PUT", "url": "Patient?identifier=a|b"}}
+        {"request": {"method": "DELETE", "url": "Patient?identifier=a|b"}}
     ]});
     let r = s.post("", &clinic, tx).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(r.body.to_string().contains("conditional update"), "{}", r.body);
+    assert!(r.body.to_string().contains("conditional delete"), "{}", r.body);
 
     // The CapabilityStatement says so.
     let r = s.get("/metadata", None).await;
     let patient = r.body["rest"][0]["resource"].as_array().unwrap().iter().find(|x| x["type"] == "Patient").unwrap();
     assert_eq!(patient["conditionalCreate"], true);
+    assert_eq!(patient["conditionalUpdate"], true);
+}
+
+#[tokio::test]
+async fn conditional_update_over_rest_and_in_transactions() {
+    let s = Server::start().await;
+    let clinic = s.clinic();
+    let hanako = "urn:ngsi-ld:Person:hanako";
+    let put = |path: String, token: String, body: Value| {
+        let s = &s;
+        async move { s.req(Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+
+    // No match, no id: created with a new id (201).
+    let path = format!("/Patient?identifier={DS}%7C{hanako}");
+    let r = put(path.clone(), clinic.clone(), patient_json(hanako, "1970-04-01", "female")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let pid = r.body["id"].as_str().unwrap().to_string();
+    // One match: that Patient is updated (version 2), whatever id the body leaves out.
+    let mut moved = patient_json(hanako, "1970-04-01", "female");
+    moved["address"] = json!([{"city": "前橋市"}]);
+    let r = put(path.clone(), clinic.clone(), moved.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], pid.as_str());
+    assert_eq!(r.body["meta"]["versionId"], "2");
+    assert_eq!(s.get(&format!("/Patient/{pid}"), Some(&clinic)).await.body["address"][0]["city"], "前橋市");
+    // A body id that is not the match's: 400, nothing written.
+    let mut other = moved.clone();
+    other["id"] = json!("someone-else");
+    let r = put(path.clone(), clinic.clone(), other).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.to_string().contains("differs from Patient/"), "{}", r.body);
+    assert_eq!(s.get(&format!("/Patient/{pid}"), Some(&clinic)).await.body["meta"]["versionId"], "2");
+    // If-Match still applies to the matched resource.
+    let r = s
+        .client
+        .put(format!("{}/fhir{path}", s.origin))
+        .bearer_auth(&clinic)
+        .header("Content-Type", "application/fhir+json")
+        .header("If-Match", "W/\"1\"")
+        .body(moved.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    // No search parameters: 400; a service provider: 403 before any search.
+    let r = put("/Patient".into(), clinic.clone(), moved.clone()).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.to_string().contains("conditional update"), "{}", r.body);
+    let r = put(path.clone(), s.insurer(), moved.clone()).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // In a transaction: upsert the Patient by identifier, and point a reading at it
+    // through the entry's fullUrl.
+    let taro = "urn:ngsi-ld:Person:taro";
+    let bundle = |family: &str| {
+        let mut p = patient_json(taro, "1960-01-01", "male");
+        p["name"][0]["family"] = json!(family);
+        let mut o = bp_json("x", 128.0, 82.0, "2026-11-20T07:00:00+09:00");
+        o["subject"] = json!({"reference": "urn:uuid:7c1d2f0e-52a4-4c55-8f7e-3f0f3c3b9d10"});
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:7c1d2f0e-52a4-4c55-8f7e-3f0f3c3b9d10", "resource": p,
+             "request": {"method": "PUT", "url": format!("Patient?identifier={DS}|{taro}")}},
+            {"resource": o, "request": {"method": "POST", "url": "Observation"}}
+        ]})
+    };
+    let r = s.post("", &clinic, bundle("山田")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["entry"][0]["response"]["status"], "201 Created");
+    let tid = r.body["entry"][0]["resource"]["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["entry"][1]["resource"]["subject"]["reference"], format!("Patient/{tid}"));
+    let r = s.post("", &clinic, bundle("佐藤")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(r.body["entry"][0]["resource"]["id"], tid.as_str());
+    assert_eq!(r.body["entry"][0]["resource"]["name"][0]["family"], "佐藤");
+    assert_eq!(r.body["entry"][1]["resource"]["subject"]["reference"], format!("Patient/{tid}"));
+    assert_eq!(s.total(&format!("/Patient?{}", by_subject(taro))).await, 1);
+    assert_eq!(s.total(&format!("/Observation?patient={tid}")).await, 2);
 }
