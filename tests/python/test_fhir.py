@@ -395,11 +395,12 @@ def test_transaction_bundle_with_fhirclient_is_atomic(fhir):
 # 3. fhirpy: date prefixes, _sort, paging, _include
 
 
-def test_conditional_create_and_references_with_fhirpy_and_fhirclient(fhir):
+def test_conditional_create_update_and_references_with_fhirpy_and_fhirclient(fhir):
     """A hospital that does not know Kizuna's Patient ids: fhirpy's `get_or_create`
     (search parameters on the POST URL) finds the existing Patient instead of making a
     second one; a fhirclient transaction with `ifNoneExist` and a conditional reference
-    (`Patient?identifier=...`) files readings under that Patient."""
+    (`Patient?identifier=...`) files readings under that Patient; fhirpy's conditional
+    `update` upserts."""
     admin = admin_headers(fhir)
     hospital = bearer(fhir, "--role", "data-holder", "--party", HOSPITAL)
     subject = person()
@@ -466,6 +467,21 @@ def test_conditional_create_and_references_with_fhirpy_and_fhirclient(fhir):
     assert {e.resource.subject.reference for e in resp.entry[1:]} == {f"Patient/{pid}"}
     assert count_of(fhir, admin, "Patient", {"identifier": identifier}) == 1
     assert count_of(fhir, admin, "Observation", {"patient": pid}) == 2
+
+    # fhirpy's conditional update (PUT Patient?identifier=...): the hospital's own Patient
+    # is updated in place, and one for a new person is created.
+    moved = patient_json(other, family="伊藤", given="五月")
+    moved["address"] = [{"city": "前橋市"}]
+    updated, created = client.resources("Patient").search(identifier=f"{SUBJECT_SYSTEM}|{other}").update(
+        client.resource("Patient", **moved)
+    )
+    assert created is False and updated.id == made.id and updated["meta"]["versionId"] == "2"
+    newcomer = person()
+    fresh, created = client.resources("Patient").search(identifier=f"{SUBJECT_SYSTEM}|{newcomer}").update(
+        client.resource("Patient", **patient_json(newcomer, family="渡辺", given="六郎"))
+    )
+    assert created is True and fresh.id
+    assert count_of(fhir, admin, "Patient", {"identifier": f"{SUBJECT_SYSTEM}|{newcomer}"}) == 1
 
 
 def test_fhirpy_dates_sort_paging_include(fhir):
