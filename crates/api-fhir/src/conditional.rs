@@ -89,6 +89,12 @@ pub fn find(
         }
     };
     let mut req = query::parse(rtype, pairs, true).map_err(|e| bad(format!("{what}: {e}")))?;
+    if let Some(c) = req.chains.first() {
+        return Err(bad(format!(
+            "{what}: chained parameters ({}.{}) cannot be part of a condition",
+            c.param, c.inner.param
+        )));
+    }
     req.search.subjects = subjects;
     let page = tx.fhir_search(&req.search, 0, 2, &mut |_| true)?;
     Ok(match (page.total, page.records.into_iter().next()) {

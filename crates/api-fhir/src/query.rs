@@ -10,7 +10,7 @@
 //! Bundle (the default `Prefer: handling=lenient`); with `Prefer: handling=strict` they
 //! are a 400.
 
-use kizuna_fhir::search::{date_range, normalize, param, ParamDef, ParamKind};
+use kizuna_fhir::search::{date_range, is_stored, normalize, param, ParamDef, ParamKind};
 use kizuna_store::{FhirClause, FhirMatch, FhirSearch, FhirSort, RangeCond};
 
 use crate::error::{bad, FhirError};
@@ -37,6 +37,21 @@ pub struct SearchRequest {
     pub used: Vec<(String, String)>,
     /// Parameters ignored (lenient handling).
     pub ignored: Vec<String>,
+    /// Chained parameters (`patient.identifier=…`), resolved before the search runs.
+    pub chains: Vec<Chain>,
+}
+
+/// A chained parameter, one level deep (`patient.identifier=urn:kizuna:data-subject|…`,
+/// `subject:Patient.name=山田`): the resources whose reference parameter `param` points
+/// at a `target` resource matching `inner`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    /// The reference parameter of the searched type.
+    pub param: String,
+    /// The type it points at.
+    pub target: String,
+    /// The clause on the target.
+    pub inner: FhirClause,
 }
 
 /// Splits a value on commas not escaped with `\`.
@@ -73,6 +88,7 @@ pub fn parse(rtype: &str, pairs: &[(String, String)], strict: bool) -> Result<Se
         summary_count: false,
         used: vec![],
         ignored: vec![],
+        chains: vec![],
     };
     for (name, value) in pairs {
         let keep = match name.as_str() {
@@ -145,6 +161,16 @@ pub fn parse(rtype: &str, pairs: &[(String, String)], strict: bool) -> Result<Se
                 req.ignored.push(name.clone());
                 false
             }
+            _ if name.contains('.') => match chain(rtype, name, value, strict)? {
+                Some(c) => {
+                    req.chains.push(c);
+                    true
+                }
+                None => {
+                    req.ignored.push(name.clone());
+                    false
+                }
+            },
             _ => {
                 let (pname, modifier) = match name.split_once(':') {
                     Some((p, m)) => (p, Some(m)),
@@ -170,6 +196,48 @@ pub fn parse(rtype: &str, pairs: &[(String, String)], strict: bool) -> Result<Se
         }
     }
     Ok(req)
+}
+
+/// Parses a chained parameter `name` (`ref[:Type].param[:modifier]`) with `value`.
+/// Names this server does not know are an error under strict handling and `None`
+/// (ignored) otherwise; a bad value is always an error.
+fn chain(rtype: &str, name: &str, value: &str, strict: bool) -> Result<Option<Chain>, FhirError> {
+    let unknown = |detail: String| if strict { Err(bad(detail)) } else { Ok(None) };
+    let (head, tail) = name.split_once('.').unwrap_or((name, ""));
+    let (pname, modifier) = match head.split_once(':') {
+        Some((p, m)) => (p, Some(m)),
+        None => (head, None),
+    };
+    let def = match param(rtype, pname) {
+        Some(d) if d.kind == ParamKind::Reference => d,
+        Some(_) => {
+            return unknown(format!(
+                "{name}: '{pname}' is not a reference parameter of {rtype}, so it cannot be chained"
+            ))
+        }
+        None => return unknown(format!("{name}: {rtype} has no search parameter '{pname}' (see /fhir/metadata)")),
+    };
+    let target = match modifier {
+        Some(t) if is_stored(t) => t,
+        Some(t) => return unknown(format!("{name}: '{t}' is not a resource type this server stores")),
+        None => def.target.unwrap_or("Patient"),
+    };
+    if tail.contains('.') {
+        return unknown(format!("{name}: chains of more than one level are not supported"));
+    }
+    let (tname, tmod) = match tail.split_once(':') {
+        Some((p, m)) => (p, Some(m)),
+        None => (tail, None),
+    };
+    match param(target, tname) {
+        Some(d) if d.kind == ParamKind::Reference => {
+            unknown(format!("{name}: chains of more than one level are not supported ('{tname}' is a reference)"))
+        }
+        Some(d) => {
+            Ok(Some(Chain { param: def.name.to_string(), target: target.to_string(), inner: clause(d, tmod, value)? }))
+        }
+        None => unknown(format!("{name}: {target} has no search parameter '{tname}' (see /fhir/metadata)")),
+    }
 }
 
 fn clause(def: &ParamDef, modifier: Option<&str>, value: &str) -> Result<FhirClause, FhirError> {

@@ -542,6 +542,50 @@ pub async fn search(
     Ok(fhir_response(StatusCode::OK, &bundle))
 }
 
+/// Most targets one chained parameter may match (the search's clause lists them all).
+const MAX_CHAIN: usize = 10_000;
+
+/// Resolves a chained parameter into a clause on the searched type listing the target
+/// resources (`Patient/<id>`) that match it and that `caller` may read — each decided
+/// and noted in `ledger`, so a chain cannot reveal what a read would not (a Patient's name
+/// or identifier behind an Observation the caller may see). `None`: no target matches.
+fn resolve_chain(
+    s: &kizuna_store::Store,
+    caller: &Caller,
+    tenant: &str,
+    ch: &crate::query::Chain,
+    subjects: Option<Vec<String>>,
+    ledger: &Ledger,
+    now: DateTime<Utc>,
+) -> Result<Option<kizuna_store::FhirClause>, FhirError> {
+    let inner =
+        kizuna_store::FhirSearch { rtype: ch.target.clone(), clauses: vec![ch.inner.clone()], sort: vec![], subjects };
+    let mut keys: Vec<String> = Vec::new();
+    s.fhir_search(tenant, &inner, 0, 0, &mut |hit| {
+        let key = format!("{}/{}", ch.target, hit.id);
+        let v = caller.decide(&ch.target, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
+        let allowed = v.note(ledger, key.clone());
+        if allowed {
+            keys.push(key);
+        }
+        allowed
+    })?;
+    if keys.len() > MAX_CHAIN {
+        return Err(bad(format!(
+            "{}.{}: the chain matches {} {} resources, more than {MAX_CHAIN}; narrow it",
+            ch.param,
+            ch.inner.param,
+            keys.len(),
+            ch.target
+        )));
+    }
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let any = keys.into_iter().map(kizuna_store::FhirMatch::Exact).collect();
+    Ok(Some(kizuna_store::FhirClause { param: ch.param.clone(), any, missing: None }))
+}
+
 /// Runs a parsed search for `caller`: the page, `_include`s, the audit, the Bundle.
 pub async fn run_search(
     st: &FhirState,
@@ -552,16 +596,29 @@ pub async fn run_search(
 ) -> Result<Value, FhirError> {
     let rtype = req.search.rtype.clone();
     let (c, q, t) = (caller.clone(), req.search.clone(), caller.tenant.clone());
+    let chains = req.chains.clone();
     let (offset, count) = (req.offset, if req.summary_count { 0 } else { req.count });
-    let (page, ledger) = read_store(st, move |s| {
+    let (page, ledger, chained) = read_store(st, move |s| {
         let ledger = Ledger::default();
+        let mut q = q;
+        let mut chained: Vec<String> = Vec::new();
+        for ch in &chains {
+            let Some(clause) = resolve_chain(s, &c, &t, ch, q.subjects.clone(), &ledger, now)? else {
+                return Ok((kizuna_store::FhirPage { records: Vec::new(), total: 0 }, ledger, chained));
+            };
+            chained.extend(clause.any.iter().filter_map(|m| match m {
+                kizuna_store::FhirMatch::Exact(k) => Some(k.clone()),
+                _ => None,
+            }));
+            q.clauses.push(clause);
+        }
         let rt = q.rtype.clone();
         let page = s.fhir_search(&t, &q, offset, count, &mut |hit| {
             let v = c.decide(&rt, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
             let allowed = v.note(&ledger, format!("{rt}/{}", hit.id));
             allowed
         })?;
-        Ok((page, ledger))
+        Ok((page, ledger, chained))
     })
     .await?;
     let base = base_url(headers);
@@ -632,7 +689,9 @@ pub async fn run_search(
         );
         entries.push(json!({"resource": o.to_json(), "search": {"mode": "outcome"}}));
     }
-    let (audits, provisions) = ledger.settle(returned.iter().map(String::as_str));
+    // The targets a chain matched were used to answer (whose Observations these are):
+    // they count as released reads, like the resources returned.
+    let (audits, provisions) = ledger.settle(returned.iter().chain(chained.iter()).map(String::as_str));
     record(st, &caller.tenant, audits, provisions).await?;
     let link = |offset: usize| {
         let mut s = form_urlencoded::Serializer::new(String::new());

@@ -1,11 +1,13 @@
-//! Conditional create (`If-None-Exist`, search parameters in the URL, `ifNoneExist` in
-//! Bundles) and conditional references in transactions, over HTTP: what matches, what is
-//! written, who may ask, and what a match reveals.
+//! Finding a person's resources by who they are rather than by Kizuna's ids, over HTTP:
+//! conditional create (`If-None-Exist`, search parameters in the URL, `ifNoneExist` in
+//! Bundles), conditional update, conditional references in transactions, and chained
+//! search parameters (`patient.identifier=…`) — what matches, what is written, who may
+//! ask, and what a match reveals.
 
 mod common;
 
 use common::*;
-use kizuna_consent::Role;
+use kizuna_consent::{Category, Role};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -358,4 +360,99 @@ async fn conditional_update_over_rest_and_in_transactions() {
     assert_eq!(r.body["entry"][1]["resource"]["subject"]["reference"], format!("Patient/{tid}"));
     assert_eq!(s.total(&format!("/Patient?{}", by_subject(taro))).await, 1);
     assert_eq!(s.total(&format!("/Observation?patient={tid}")).await, 2);
+}
+
+#[tokio::test]
+async fn chained_parameters_find_a_persons_records_without_revealing_identity() {
+    let s = Server::start().await;
+    let clinic = s.clinic();
+    let (hanako, taro) = ("urn:ngsi-ld:Person:hanako", "urn:ngsi-ld:Person:taro");
+    let ph = s.patient(hanako, "1970-04-01", "female").await;
+    let mut t = patient_json(taro, "1960-01-01", "male");
+    t["name"] = json!([{"family": "佐藤", "given": ["太郎"], "text": "佐藤 太郎"}]);
+    let r = s.post("/Patient", &clinic, t).await;
+    assert_eq!(r.status, 201);
+    let pt = r.body["id"].as_str().unwrap().to_string();
+    s.bp(&ph, 120.0, 80.0, "2026-11-20T07:00:00+09:00").await;
+    s.bp(&ph, 121.0, 80.0, "2026-11-21T07:00:00+09:00").await;
+    s.bp(&pt, 122.0, 80.0, "2026-11-20T07:00:00+09:00").await;
+
+    // By the person's data-subject URI, the one their consents use, instead of the
+    // Patient id: patient.identifier and subject:Patient.identifier.
+    let admin = s.admin();
+    let by_uri = format!("/Observation?patient.identifier={DS}%7C{hanako}");
+    let r = s.get(&by_uri, Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], 2);
+    assert!(r.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["resource"]["subject"]["reference"] == format!("Patient/{ph}")));
+    assert!(r.body["link"][0]["url"].as_str().unwrap().contains("patient.identifier="), "{}", r.body["link"]);
+    let r = s.get(&format!("/Observation?subject:Patient.name=佐藤&_summary=count"), Some(&admin)).await;
+    assert_eq!(r.body["total"], 1, "{}", r.body);
+    let r = s.get(&format!("/Observation?patient.identifier={DS}%7Curn:x:nobody"), Some(&admin)).await;
+    assert_eq!(r.body["total"], 0, "{}", r.body);
+
+    // An insurer with Hanako's consent to her health data but not her identity data may
+    // read her Observations, but cannot find them by who she is: the chain's Patient is
+    // decided like a read (withheld, and audited as such).
+    s.consent("c-health", hanako, INSURER, "disease-management", Category::Health).await;
+    let insurer = s.insurer();
+    let r = s.get(&format!("/Observation?patient={ph}&_summary=count"), Some(&insurer)).await;
+    assert_eq!(r.body["total"], 2, "{}", r.body);
+    let before = s.audit_of(hanako).await.len();
+    let r = s.get(&by_uri, Some(&insurer)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], 0, "{}", r.body);
+    let audit = s.audit_of(hanako).await;
+    assert!(audit.len() > before, "the chained Patient's decision is audited");
+    // With her consent to identity data as well, the chain finds them, and the Patient
+    // used to answer is in her access log as read.
+    s.consent("c-id", hanako, INSURER, "disease-management", Category::Identity).await;
+    let r = s.get(&by_uri, Some(&insurer)).await;
+    assert_eq!(r.body["total"], 2, "{}", r.body);
+    let audit = s.audit_of(hanako).await;
+    let last = serde_json::to_string(&audit).unwrap();
+    assert!(last.contains(&format!("Patient/{ph}")), "the Patient read through the chain is logged");
+    // Taro gave nothing: his records stay out of reach by any route.
+    let r = s.get(&format!("/Observation?patient.identifier={DS}%7C{taro}"), Some(&insurer)).await;
+    assert_eq!(r.body["total"], 0, "{}", r.body);
+
+    // Names the server does not know: ignored and reported (lenient), 400 under strict
+    // handling; a bad value: 400 either way; chains in a condition: 400.
+    let r = s.get("/Observation?patient.nickname=x", Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.to_string().contains("ignored search parameters: patient.nickname"), "{}", r.body);
+    for (q, says) in [
+        ("/Observation?patient.nickname=x", "no search parameter 'nickname'"),
+        ("/Observation?code.identifier=x", "not a reference parameter"),
+        ("/Observation?subject:Nope.name=x", "'Nope'"),
+        ("/Flag?patient.organization.name=x", "more than one level"),
+    ] {
+        let r = s
+            .client
+            .get(format!("{}/fhir{q}", s.origin))
+            .bearer_auth(&admin)
+            .header("Prefer", "handling=strict")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{q}");
+        let body: Value = r.json().await.unwrap();
+        assert!(body.to_string().contains(says), "{q}: {body}");
+    }
+    let r = s.get("/Observation?patient.birthdate=yesterday", Some(&admin)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = s
+        .post_if(
+            "/Observation",
+            &clinic,
+            &format!("patient.identifier={DS}|{hanako}"),
+            bp_json(&ph, 1.0, 1.0, "2026-11-22"),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.to_string().contains("chained parameters"), "{}", r.body);
 }
