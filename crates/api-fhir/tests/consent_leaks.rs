@@ -195,6 +195,7 @@ async fn no_fhir_read_path_releases_what_the_rules_withhold() {
                         controller: T.into(),
                         recipient: party.to_string(),
                         stopped_at: ago(1),
+                        given_by: None,
                     };
                     world.stops.insert((subject.clone(), party.to_string()));
                     s.write(move |tx| tx.put_usage_stop(&stop)).await;

@@ -108,6 +108,8 @@ fn consent(id: &str, tenant: &str, subject: &str, recipient: &str, purposes: &[&
         granted_at: Utc::now() - chrono::Duration::days(1),
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     }
 }
 
@@ -666,6 +668,7 @@ async fn consent_gates_every_read_path() {
             controller: T.into(),
             recipient: APP.into(),
             stopped_at: Utc::now(),
+            given_by: None,
         })
     })
     .await;
@@ -702,6 +705,8 @@ async fn delegation_provides_to_a_registered_insurer_and_records_it() {
         granted_at: Utc::now() - chrono::Duration::days(1),
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     };
     // Only p1: the insurer is also registered for p2, so it is not a recipient within it.
     let d = delegation("d1", &["p1"], &[]);

@@ -860,6 +860,8 @@ async fn setup_case(srv: &TestServer, case: &Case) {
                 granted_at,
                 expires_at,
                 withdrawn_at,
+                given_by: None,
+                withdrawn_by: None,
             })?;
         }
         for d in &c.delegations {
@@ -877,6 +879,8 @@ async fn setup_case(srv: &TestServer, case: &Case) {
                 granted_at,
                 expires_at,
                 withdrawn_at,
+                given_by: None,
+                withdrawn_by: None,
             })?;
         }
         for s in &c.stops {
@@ -885,6 +889,7 @@ async fn setup_case(srv: &TestServer, case: &Case) {
                 controller: t.clone(),
                 recipient: s.recipient.into(),
                 stopped_at: now,
+                given_by: None,
             })?;
         }
         Ok(())

@@ -396,6 +396,8 @@ pub(crate) async fn create_consent(
         granted_at: b.granted_at.unwrap_or_else(Utc::now),
         expires_at: b.expires_at,
         withdrawn_at: b.withdrawn_at,
+        given_by: None,
+        withdrawn_by: None,
     };
     check_consent_parts(&access, &record)?;
     let tenant = access.tenant().to_string();
@@ -440,7 +442,7 @@ pub(crate) async fn withdraw_consent(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     require_admin(&access)?;
-    let record = withdraw(&st, &access, &id, None).await?;
+    let record = withdraw(&st, &access, &id, None, None).await?;
     Ok(json(StatusCode::OK, to_value(&record)?))
 }
 
@@ -451,6 +453,7 @@ pub(crate) async fn withdraw(
     access: &Access,
     id: &str,
     subject: Option<&str>,
+    by: Option<String>,
 ) -> Result<ConsentRecord, ApiError> {
     let tenant = access.tenant().to_string();
     let lookup = id.to_string();
@@ -464,6 +467,7 @@ pub(crate) async fn withdraw(
     }
     let mut record = found;
     record.withdrawn_at = Some(Utc::now());
+    record.withdrawn_by = by;
     let stored = record.clone();
     st.write_unguarded(access.tenant(), move |tx| Ok(tx.put_consent(&stored)?)).await?;
     Ok(record)

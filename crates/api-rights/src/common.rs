@@ -3,7 +3,9 @@
 //! parameters, record validation messages and JSON responses.
 //!
 //! # Layout
-//! - callers: [`require_admin`], [`require_recorder`], [`require_citizen`];
+//! - callers: [`require_admin`], [`require_recorder`], [`require_citizen`] (the
+//!   [`Principal`] of a `/me` request: the effective subject, possibly a ward named by
+//!   [`ON_BEHALF_OF`]);
 //! - errors: [`bad_field`], [`bad_data`], [`not_found`], [`conflict`], [`record_error`];
 //! - bodies: [`parse_body`] (content type, JSON, `serde_path_to_error`), [`context`]
 //!   (the `Link` header's user context, else the core context), [`expand_names`];
@@ -45,19 +47,92 @@ pub(crate) fn require_recorder(access: &Access, what: &str) -> Result<(), ApiErr
     }
 }
 
-/// Checks that the caller is a citizen with a data subject, and returns the subject:
-/// anonymous → 401, any other role (or a citizen without subject) → 403.
-pub(crate) fn require_citizen(access: &Access) -> Result<String, ApiError> {
+/// The request header naming the ward a guardian acts for under `/me`.
+pub(crate) const ON_BEHALF_OF: &str = "Kizuna-On-Behalf-Of";
+
+/// Whose data a `/me` request is about, and who makes it ([`require_citizen`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Principal {
+    /// The effective data subject: the caller's own, or the ward named by
+    /// [`ON_BEHALF_OF`]. Everything read or changed is scoped to it.
+    pub subject: String,
+    /// The caller's own data subject (the guardian when acting for a ward).
+    pub actor: String,
+    /// The guardianship in force the caller acts under; `None` when acting for oneself.
+    pub guardianship: Option<String>,
+}
+
+impl Principal {
+    /// Who gave a record on the subject's behalf: the guardian, `None` for the subject.
+    pub(crate) fn given_by(&self) -> Option<String> {
+        self.guardianship.as_ref().map(|_| self.actor.clone())
+    }
+
+    /// The members a JSON answer adds when a guardian acts: `actor` and `guardianship`.
+    pub(crate) fn acting(&self) -> Option<Value> {
+        self.guardianship.as_ref().map(|g| serde_json::json!({"actor": self.actor, "guardianship": g}))
+    }
+}
+
+/// Checks that the caller is a citizen with a data subject and resolves whose data the
+/// request is about: anonymous → 401, any other role (or a citizen without subject) →
+/// 403, whatever the headers say.
+///
+/// Without a [`ON_BEHALF_OF`] header (or with the caller's own subject in it) the
+/// caller acts for themself. With a ward's data-subject URI in it, the caller acts for
+/// that ward if a guardianship of this tenant with the caller as guardian and that
+/// ward is in force now (the tenant's policy, as the decision point's rule 4b reads
+/// it); otherwise 403 naming the header and the ward. A value that is not one URI →
+/// 400 naming the header.
+pub(crate) fn require_citizen(access: &Access, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let caller = &access.request.caller;
-    match caller.role {
+    let me = match caller.role {
         Role::Citizen => caller
             .subject
             .clone()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::Forbidden("the credentials name no data subject".into())),
-        Role::Anonymous => Err(ApiError::Unauthorized("the citizen API requires citizen credentials".into())),
-        other => Err(ApiError::Forbidden(format!("the citizen API is for role citizen, not {other}"))),
+            .ok_or_else(|| ApiError::Forbidden("the credentials name no data subject".into()))?,
+        Role::Anonymous => return Err(ApiError::Unauthorized("the citizen API requires citizen credentials".into())),
+        other => return Err(ApiError::Forbidden(format!("the citizen API is for role citizen, not {other}"))),
+    };
+    let Some(ward) = on_behalf_of(headers)? else {
+        return Ok(Principal { subject: me.clone(), actor: me, guardianship: None });
+    };
+    if ward == me {
+        return Ok(Principal { subject: me.clone(), actor: me, guardianship: None });
     }
+    let now = chrono::Utc::now();
+    let tenant = access.tenant();
+    let guardianship = access
+        .policy
+        .snapshot_for(Some(&ward))
+        .guardianships
+        .iter()
+        .filter(|g| g.controller == tenant && g.ward == ward && g.guardian == me && g.is_valid_at(now))
+        .map(|g| g.id.clone())
+        .min()
+        .ok_or_else(|| ApiError::Forbidden(format!("{ON_BEHALF_OF}: no guardianship in force over {ward}")))?;
+    Ok(Principal { subject: ward, actor: me, guardianship: Some(guardianship) })
+}
+
+/// The ward named by the [`ON_BEHALF_OF`] header, if given: one value, an absolute URI.
+fn on_behalf_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(ON_BEHALF_OF).iter();
+    let Some(v) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(bad_field(ON_BEHALF_OF, "the header is given more than once: name one ward"));
+    }
+    let ward = v
+        .to_str()
+        .map_err(|_| bad_field(ON_BEHALF_OF, "the header is not ASCII: it must be the ward's data-subject URI"))?
+        .trim();
+    if ward.is_empty() {
+        return Err(bad_field(ON_BEHALF_OF, "the header is empty: it must be the ward's data-subject URI"));
+    }
+    if !is_uri(ward) {
+        return Err(bad_field(ON_BEHALF_OF, format!("'{ward}' is not a URI (the ward's data-subject URN)")));
+    }
+    Ok(Some(ward.to_string()))
 }
 
 /// `BadRequestData` naming `field`.

@@ -21,6 +21,10 @@
 //! it and decided (as the FHIR API decides, action `erase`); if any were refused, no
 //! FHIR resource is erased.
 //!
+//! A guardian acting for a ward (`Kizuna-On-Behalf-Of`) previews and erases the ward's
+//! data: every decision is made with the guardian as caller (rule 4b), so each tombstone
+//! names the guardian as actor and `guardian:<id>` as basis.
+//!
 //! # Layout
 //! - [`preview`] (`GET`), [`erase`] (`POST`), [`KEPT`].
 //!
@@ -32,7 +36,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
 use kizuna_api_ngsild::access::Access;
@@ -66,8 +70,12 @@ fn count_provisions(store: &kizuna_store::Store, tenant: &str, subject: &str) ->
 
 /// `GET /me/erasure` — what `POST` would erase now: `{"wouldErase": [ids],
 /// "historyOnly": [ids], "fhirResources": n, "provisions": n, "kept": [...]}`.
-pub(crate) async fn preview(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+pub(crate) async fn preview(
+    State(st): State<ApiState>,
+    access: Access,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let me = require_citizen(&access, &headers)?.subject;
     let tenant = access.tenant().to_string();
     let classification = Arc::new(access.policy.classification.clone());
     let (h, fhir, provisions) = st
@@ -96,8 +104,13 @@ pub(crate) async fn preview(State(st): State<ApiState>, access: Access) -> Resul
 /// `POST /me/erasure` — erases my personal data (see the module docs): 200
 /// `{"erased": [ids], "historyErased": n, "fhirErased": n, "provisionsErased": n,
 /// "kept": [...]}` (`fhirErased`: FHIR resources removed with all their versions).
-pub(crate) async fn erase(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+pub(crate) async fn erase(
+    State(st): State<ApiState>,
+    access: Access,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let principal = require_citizen(&access, &headers)?;
+    let me = principal.subject.clone();
     let tenant = access.tenant().to_string();
     let classification = Arc::new(access.policy.classification.clone());
     let (t, c, s) = (tenant.clone(), classification.clone(), me.clone());
@@ -179,7 +192,14 @@ pub(crate) async fn erase(State(st): State<ApiState>, access: Access) -> Result<
             Ok((erased, history_erased, fhir_erased, provisions_erased))
         })
         .await?;
-    tracing::info!(tenant = %tenant, entities = erased.len(), history = history_erased, fhir = fhir_erased, "erasure at the data subject's request");
+    match &principal.guardianship {
+        None => {
+            tracing::info!(tenant = %tenant, entities = erased.len(), history = history_erased, fhir = fhir_erased, "erasure at the data subject's request")
+        }
+        Some(g) => {
+            tracing::info!(tenant = %tenant, guardianship = %g, entities = erased.len(), history = history_erased, fhir = fhir_erased, "erasure at the request of the data subject's guardian")
+        }
+    }
     Ok(json(
         StatusCode::OK,
         json!({

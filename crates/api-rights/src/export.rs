@@ -61,16 +61,20 @@ pub(crate) struct Package {
     fhir: Vec<FhirRecord>,
     /// The FHIR base URL the resources' `fullUrl`s are built on.
     fhir_base: String,
+    /// A guardian exporting for a ward: `{"actor", "guardianship"}`, put in the manifest.
+    acting: Option<Value>,
 }
 
 /// `GET /me/export` — my portability package (`application/zip`, `Content-Disposition:
-/// attachment; filename="kizuna-export-<date>.zip"`).
+/// attachment; filename="kizuna-export-<date>.zip"`). A guardian acting for a ward gets
+/// the ward's package; its manifest names them (`requestedBy`).
 pub(crate) async fn export(
     State(st): State<ApiState>,
     access: Access,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+    let principal = require_citizen(&access, &headers)?;
+    let me = principal.subject.clone();
     let tenant = access.tenant().to_string();
     let classification = Arc::new(access.policy.classification.clone());
 
@@ -188,6 +192,7 @@ pub(crate) async fn export(
         access_log,
         fhir,
         fhir_base: kizuna_api_fhir::base_url(&headers),
+        acting: principal.acting(),
     };
     let bytes = tokio::task::spawn_blocking(move || package.zip())
         .await
@@ -261,7 +266,7 @@ impl Package {
                 f
             })
             .collect();
-        let manifest = json!({
+        let mut manifest = json!({
             "format": "kizuna-export/1",
             "subject": self.subject,
             "tenant": self.tenant,
@@ -275,6 +280,10 @@ impl Package {
                 "Producing this package was itself recorded in your access log (action export).",
             ],
         });
+        // A guardian's export for a ward names the guardian and the guardianship.
+        if let (Some(o), Some(acting)) = (manifest.as_object_mut(), self.acting) {
+            o.insert("requestedBy".into(), acting);
+        }
         let entities = json!({
             "@context": CORE_CONTEXT_URL,
             "entities": self.entities.iter().map(|e| mine::render(e, &ctx)).collect::<Vec<_>>(),

@@ -7,7 +7,18 @@
 //! The records are kept by the tenant admin and by data holders (the maternal and child
 //! health section records them as it registers a birth or issues a 母子健康手帳):
 //! [`require_recorder`]. A citizen reads the guardianships they are part of, as guardian
-//! or as ward. Writes go through [`ApiState::write_unguarded`] (the caller has been
+//! or as ward.
+//!
+//! **Acting for a ward under `/me`.** A guardian signed in as a citizen manages the
+//! ward's rights — consents, delegations, usage stops, the access log, the data, the
+//! portability export and the erasure — by sending `Kizuna-On-Behalf-Of: <ward URI>`
+//! with any `/me` request ([`require_citizen`] resolves it, once, for every route). It
+//! is honoured only while a guardianship of the tenant with the caller as guardian and
+//! that ward is in force (`valid_from` ≤ now < `valid_until`, not ended): otherwise 403,
+//! as for anyone else's data; a ward cannot act for their guardian. What the guardian
+//! grants names them in `given_by`; what they read, export or erase for the ward is
+//! decided with them as caller (rule 4b) and audited with them as actor and basis
+//! `guardian:<id>`. Writes go through [`ApiState::write_unguarded`] (the caller has been
 //! checked here); each drops the tenant's cached policy before it is answered (see
 //! `kizuna-store`), so the next decision sees it.
 //!
@@ -174,8 +185,9 @@ pub(crate) async fn end(
 
 /// `GET /me/guardianships` — the guardianships I am part of, as guardian (the people I
 /// act for) or as ward (who acts for me), ended and expired ones included, in id order.
-pub(crate) async fn mine(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+/// A guardian acting for a ward (`Kizuna-On-Behalf-Of`) sees the ward's.
+pub(crate) async fn mine(State(st): State<ApiState>, access: Access, headers: HeaderMap) -> Result<Response, ApiError> {
+    let me = require_citizen(&access, &headers)?.subject;
     let tenant = access.tenant().to_string();
     let records = st.read(move |s| s.guardianships_of(&tenant, &me)).await?;
     Ok(json(StatusCode::OK, to_value(&records)?))

@@ -11,7 +11,9 @@
 //!   provision conditions (delegations), stops a recipient's use of their data, sees the
 //!   guardianships they are part of, reads who accessed their data and what the bank
 //!   provided, downloads a portability package (NGSI-LD entities and FHIR resources) and
-//!   erases their data;
+//!   erases their data — and a guardian does all of it for a ward by naming the ward in
+//!   the `Kizuna-On-Behalf-Of` header (honoured only under a guardianship in force; see
+//!   `guardianships.rs`);
 //! - [`policy_router`], to be nested at `/kizuna/v1` (merged with
 //!   [`kizuna_api_ngsild::admin_router`]: two routers cannot be nested at one path):
 //!   the tenant admin classifies entity types, registers parties, issues and revokes API
@@ -36,13 +38,17 @@
 //! snake_case members).
 //!
 //! # Layout
-//! - `common.rs`: role checks, bodies (errors name the member), `@context`, paging;
+//! - `common.rs`: role checks and whose data a `/me` request is about (`require_citizen`
+//!   → `Principal`: the effective subject — the caller's own or a ward's under
+//!   `Kizuna-On-Behalf-Of` — the acting citizen and the guardianship), bodies (errors name
+//!   the member), `@context`, paging;
 //! - `admin.rs`: the policy API (classification, parties, API keys, staff consents,
 //!   audit page and verification);
 //! - `me.rs`: the citizen API (profile, data, consents, delegations, usage stops,
 //!   provisions, access log);
 //! - `mine.rs`: finding the citizen's entities (current and history-only) and rendering;
-//! - `guardianships.rs`: guardianships (recorded under `/kizuna/v1`, read under `/me`);
+//! - `guardianships.rs`: guardianships (recorded under `/kizuna/v1`, read under `/me`)
+//!   and the rules of acting for a ward under `/me`;
 //! - `export.rs`: the portability package (ZIP), FHIR resources included;
 //! - `erasure.rs`: erasure and its preview, FHIR resources included;
 //! - `openapi/me.yaml`, `openapi/admin.yaml`: the API descriptions.
@@ -80,7 +86,8 @@ fn yaml(doc: &'static str) -> axum::response::Response {
 }
 
 /// The citizen API, to be nested at `/me`. Every route but `/openapi.yaml` needs a
-/// citizen token naming a data subject.
+/// citizen token naming a data subject; each accepts `Kizuna-On-Behalf-Of: <ward URI>`
+/// from a guardian acting for a ward.
 pub fn me_router(state: ApiState) -> Router {
     Router::new()
         .route("/", get(me::profile))

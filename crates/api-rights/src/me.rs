@@ -3,8 +3,17 @@
 //!
 //! Every handler takes the [`Access`] extractor and requires role `citizen` with a data
 //! subject ([`require_citizen`]): anonymous → 401, other roles → 403. Everything
-//! answered or changed is scoped to that subject: another person's consent or
-//! delegation answers 404, as if it did not exist.
+//! answered or changed is scoped to the effective subject: the caller's own, or — with
+//! the `Kizuna-On-Behalf-Of` header — a ward the caller is the guardian of by a
+//! guardianship in force now (a parent managing a child's consents, as the legal
+//! representative, 法定代理人, under APPI). Another person's consent or delegation answers
+//! 404, as if it did not exist.
+//!
+//! A guardian acting for a ward: the records they create name them in `given_by`; their
+//! reads of the ward's personal data (`/me/data`) are decided with the guardian as
+//! caller, so the access log names the guardian as actor with basis `guardian:<id>`;
+//! withdrawals and lifted stops (whose records name no actor) are logged with the
+//! guardianship id.
 //!
 //! # Layout
 //! - [`profile`] (`GET /me`) and [`data`] (`GET /me/data`, decided and audited);
@@ -36,14 +45,19 @@ use serde_json::{json, Value};
 use crate::admin::{check_consent_parts, withdraw};
 use crate::common::{
     bad_field, context, expand_names, generated_id, is_uri, json, not_found, parse_body, record_error, require_citizen,
-    to_value, Params,
+    to_value, Params, Principal,
 };
 use crate::mine;
 
-/// `GET /me` — `{"subject", "tenant"}`: whom the credentials name.
-pub(crate) async fn profile(access: Access) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
-    Ok(json(StatusCode::OK, json!({"subject": me, "tenant": access.tenant()})))
+/// `GET /me` — `{"subject", "tenant"}`: whom the credentials name; acting for a ward,
+/// the ward, with `actor` (the guardian) and `guardianship` (its id).
+pub(crate) async fn profile(access: Access, headers: HeaderMap) -> Result<Response, ApiError> {
+    let me = require_citizen(&access, &headers)?;
+    let mut body = json!({"subject": me.subject, "tenant": access.tenant()});
+    if let (Some(o), Some(Value::Object(acting))) = (body.as_object_mut(), me.acting()) {
+        o.extend(acting);
+    }
+    Ok(json(StatusCode::OK, body))
 }
 
 /// The caller's current personal entities (see [`mine::current`]).
@@ -61,10 +75,11 @@ pub(crate) async fn my_current(
 /// `GET /me/data` — my personal entities, grouped by category (`{"health": [...],
 /// "location": [...]}`; an entity in several categories is listed under each), in
 /// normalized NGSI-LD with the core context. Each read goes through the decision point
-/// (basis `subject`) and is appended to the access log like any other read.
-pub(crate) async fn data(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
-    let entities = my_current(&st, &access, &me).await?;
+/// (basis `subject`, or `guardian:<id>` for a guardian acting for a ward, the guardian
+/// as actor) and is appended to the access log like any other read.
+pub(crate) async fn data(State(st): State<ApiState>, access: Access, headers: HeaderMap) -> Result<Response, ApiError> {
+    let me = require_citizen(&access, &headers)?;
+    let entities = my_current(&st, &access, &me.subject).await?;
     let ctx = Context::core();
     let now = Utc::now();
     let mut audits = Vec::new();
@@ -89,13 +104,26 @@ pub(crate) async fn data(State(st): State<ApiState>, access: Access) -> Result<R
     Ok(json(StatusCode::OK, to_value(&groups)?))
 }
 
+/// Logs a change a guardian made for a ward that leaves no record to name them (a lifted
+/// usage stop is deleted): the guardianship id (which names both) and the record, no
+/// personal data.
+fn log_act(access: &Access, me: &Principal, what: &str, record: &str) {
+    if let Some(g) = &me.guardianship {
+        tracing::info!(tenant = %access.tenant(), guardianship = %g, record = %record, "{what} by a guardian for a ward");
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Consents
 
 /// `GET /me/consents` — my consent records (withdrawn and expired ones included), in
 /// id order.
-pub(crate) async fn list_consents(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+pub(crate) async fn list_consents(
+    State(st): State<ApiState>,
+    access: Access,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let me = require_citizen(&access, &headers)?.subject;
     let tenant = access.tenant().to_string();
     let records = st.read(move |s| s.consents_of(&tenant, &me)).await?;
     Ok(json(StatusCode::OK, to_value(&records)?))
@@ -124,18 +152,19 @@ struct ConsentBody {
 /// party), `purposes`, `categories` and/or `types` (short names), optional `attributes`
 /// (short names), `noticeVersion`, optional `expiresAt`. Method `app`, legal basis
 /// `consent`, controller the tenant, subject me, granted now. 201 with the record.
+/// A guardian granting for a ward: subject the ward, `given_by` the guardian.
 pub(crate) async fn grant_consent(
     State(st): State<ApiState>,
     access: Access,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+    let me = require_citizen(&access, &headers)?;
     let b: ConsentBody = parse_body(&headers, &body)?;
     let ctx = context(&st, &headers).await?;
     let record = ConsentRecord {
         id: generated_id("consent"),
-        subject: me,
+        subject: me.subject.clone(),
         controller: access.tenant().to_string(),
         recipient: b.recipient,
         purposes: b.purposes,
@@ -148,6 +177,8 @@ pub(crate) async fn grant_consent(
         granted_at: Utc::now(),
         expires_at: b.expires_at,
         withdrawn_at: None,
+        given_by: me.given_by(),
+        withdrawn_by: None,
     };
     check_consent_parts(&access, &record)?;
     let stored = record.clone();
@@ -160,10 +191,11 @@ pub(crate) async fn grant_consent(
 pub(crate) async fn withdraw_consent(
     State(st): State<ApiState>,
     access: Access,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
-    let record = withdraw(&st, &access, &id, Some(&me)).await?;
+    let me = require_citizen(&access, &headers)?;
+    let record = withdraw(&st, &access, &id, Some(&me.subject), me.given_by()).await?;
     Ok(json(StatusCode::OK, to_value(&record)?))
 }
 
@@ -171,8 +203,12 @@ pub(crate) async fn withdraw_consent(
 // Delegations (information-bank provision conditions)
 
 /// `GET /me/delegations` — my provision conditions, in id order.
-pub(crate) async fn list_delegations(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+pub(crate) async fn list_delegations(
+    State(st): State<ApiState>,
+    access: Access,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let me = require_citizen(&access, &headers)?.subject;
     let tenant = access.tenant().to_string();
     let records = st.read(move |s| s.delegations_of(&tenant, &me)).await?;
     Ok(json(StatusCode::OK, to_value(&records)?))
@@ -197,14 +233,15 @@ struct DelegationBody {
 
 /// `POST /me/delegations` — I let the information bank provide my data in
 /// `categories` to recipients of `recipientKinds` for `purposes`, never to
-/// `excludedRecipients`; `noticeVersion`, optional `expiresAt`. 201 with the record.
+/// `excludedRecipients`; `noticeVersion`, optional `expiresAt`. 201 with the record
+/// (`given_by` the guardian when a guardian sets them for a ward).
 pub(crate) async fn create_delegation(
     State(st): State<ApiState>,
     access: Access,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+    let me = require_citizen(&access, &headers)?;
     let b: DelegationBody = parse_body(&headers, &body)?;
     let blank = |name: &str, items: Vec<&str>| -> Result<(), ApiError> {
         match items.iter().position(|s| s.trim().is_empty()) {
@@ -220,7 +257,7 @@ pub(crate) async fn create_delegation(
     }
     let record = Delegation {
         id: generated_id("delegation"),
-        subject: me,
+        subject: me.subject.clone(),
         controller: access.tenant().to_string(),
         categories: b.categories,
         recipient_kinds: b.recipient_kinds,
@@ -231,6 +268,8 @@ pub(crate) async fn create_delegation(
         granted_at: Utc::now(),
         expires_at: b.expires_at,
         withdrawn_at: None,
+        given_by: me.given_by(),
+        withdrawn_by: None,
     };
     record.validate().map_err(record_error)?;
     let stored = record.clone();
@@ -243,9 +282,11 @@ pub(crate) async fn create_delegation(
 pub(crate) async fn withdraw_delegation(
     State(st): State<ApiState>,
     access: Access,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+    let principal = require_citizen(&access, &headers)?;
+    let me = principal.subject.clone();
     let tenant = access.tenant().to_string();
     let lookup = id.clone();
     let found = st
@@ -258,6 +299,7 @@ pub(crate) async fn withdraw_delegation(
     }
     let mut record = found;
     record.withdrawn_at = Some(Utc::now());
+    record.withdrawn_by = principal.given_by();
     let stored = record.clone();
     st.write_unguarded(access.tenant(), move |tx| Ok(tx.put_delegation(&stored)?)).await?;
     Ok(json(StatusCode::OK, to_value(&record)?))
@@ -267,8 +309,12 @@ pub(crate) async fn withdraw_delegation(
 // Usage stops (利用停止)
 
 /// `GET /me/usage-stops` — the recipients I have stopped, in recipient order.
-pub(crate) async fn list_usage_stops(State(st): State<ApiState>, access: Access) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+pub(crate) async fn list_usage_stops(
+    State(st): State<ApiState>,
+    access: Access,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let me = require_citizen(&access, &headers)?.subject;
     let tenant = access.tenant().to_string();
     let records = st.read(move |s| s.usage_stops_of(&tenant, &me)).await?;
     Ok(json(StatusCode::OK, to_value(&records)?))
@@ -276,23 +322,31 @@ pub(crate) async fn list_usage_stops(State(st): State<ApiState>, access: Access)
 
 /// `PUT /me/usage-stops/{recipient}` — stops all use of my data by `recipient` (a party
 /// URI, percent-encoded in the path), whatever consents or delegations say: 201 with the
-/// record, or 200 with the existing one if it was stopped already.
+/// record (`given_by` the guardian when a guardian stops it for a ward), or 200 with the
+/// existing one if it was stopped already.
 pub(crate) async fn put_usage_stop(
     State(st): State<ApiState>,
     access: Access,
+    headers: HeaderMap,
     Path(recipient): Path<String>,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+    let me = require_citizen(&access, &headers)?;
     if !is_uri(&recipient) {
         return Err(bad_field("recipient", format!("'{recipient}' is not a party URI")));
     }
     let tenant = access.tenant().to_string();
-    let subject = me.clone();
+    let subject = me.subject.clone();
     let existing = st.read(move |s| s.usage_stops_of(&tenant, &subject)).await?;
     if let Some(s) = existing.into_iter().find(|s| s.recipient == recipient) {
         return Ok(json(StatusCode::OK, to_value(&s)?));
     }
-    let stop = UsageStop { subject: me, controller: access.tenant().to_string(), recipient, stopped_at: Utc::now() };
+    let stop = UsageStop {
+        subject: me.subject.clone(),
+        controller: access.tenant().to_string(),
+        recipient,
+        stopped_at: Utc::now(),
+        given_by: me.given_by(),
+    };
     let stored = stop.clone();
     st.write_unguarded(access.tenant(), move |tx| Ok(tx.put_usage_stop(&stored)?)).await?;
     Ok(json(StatusCode::CREATED, to_value(&stop)?))
@@ -303,12 +357,14 @@ pub(crate) async fn put_usage_stop(
 pub(crate) async fn delete_usage_stop(
     State(st): State<ApiState>,
     access: Access,
+    headers: HeaderMap,
     Path(recipient): Path<String>,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
-    let r = recipient.clone();
-    let lifted = st.write_unguarded(access.tenant(), move |tx| Ok(tx.delete_usage_stop(&me, &r)?)).await?;
+    let me = require_citizen(&access, &headers)?;
+    let (subject, r) = (me.subject.clone(), recipient.clone());
+    let lifted = st.write_unguarded(access.tenant(), move |tx| Ok(tx.delete_usage_stop(&subject, &r)?)).await?;
     if lifted {
+        log_act(&access, &me, "usage stop lifted", &recipient);
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(not_found(format!("no usage stop against '{recipient}'")))
@@ -358,9 +414,10 @@ pub(crate) fn access_view(policy: &TenantPolicy, r: &AuditRecord) -> Value {
 pub(crate) async fn provisions(
     State(st): State<ApiState>,
     access: Access,
+    headers: HeaderMap,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+    let me = require_citizen(&access, &headers)?.subject;
     let page = Params::new(q, &["after", "limit"])?.page(100, st.config.max_limit.max(1))?;
     let tenant = access.tenant().to_string();
     let after = i64::try_from(page.after).map_err(|_| bad_field("after", "is too large"))?;
@@ -375,9 +432,10 @@ pub(crate) async fn provisions(
 pub(crate) async fn access_log(
     State(st): State<ApiState>,
     access: Access,
+    headers: HeaderMap,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let me = require_citizen(&access)?;
+    let me = require_citizen(&access, &headers)?.subject;
     let page = Params::new(q, &["after", "limit"])?.page(100, st.config.max_limit.max(1))?;
     let tenant = access.tenant().to_string();
     let rows = st.read(move |s| s.audit_of_subject(&tenant, &me, page.after, page.limit)).await?;

@@ -129,6 +129,8 @@ fn consent(p: u64, granted_at: DateTime<Utc>) -> ConsentRecord {
         granted_at,
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     }
 }
 

@@ -195,6 +195,8 @@ fn consent(tenant: &str, subject: String, granted_at: DateTime<Utc>) -> ConsentR
         granted_at,
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     }
 }
 

@@ -527,6 +527,14 @@ pub struct ConsentRecord {
     /// When it was withdrawn, if it was.
     #[serde(default)]
     pub withdrawn_at: Option<DateTime<Utc>>,
+    /// The guardian (their data-subject URI) who gave it on the data subject's behalf;
+    /// `None` when the subject gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_by: Option<String>,
+    /// The guardian who withdrew it on the data subject's behalf; `None` when the subject
+    /// (or the tenant admin, recording a withdrawal made at the counter) withdrew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn_by: Option<String>,
 }
 
 /// Why a record cannot be valid (for write paths that store consents and delegations).
@@ -627,6 +635,14 @@ pub struct Delegation {
     /// When they were withdrawn, if they were.
     #[serde(default)]
     pub withdrawn_at: Option<DateTime<Utc>>,
+    /// The guardian (their data-subject URI) who gave it on the data subject's behalf;
+    /// `None` when the subject gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_by: Option<String>,
+    /// The guardian who withdrew it on the data subject's behalf; `None` when the subject
+    /// withdrew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn_by: Option<String>,
 }
 
 impl Delegation {
@@ -663,6 +679,10 @@ pub struct UsageStop {
     /// When the stop was requested (informational: a stop applies from the moment it is
     /// recorded).
     pub stopped_at: DateTime<Utc>,
+    /// The guardian (their data-subject URI) who set it on the data subject's behalf;
+    /// `None` when the subject set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_by: Option<String>,
 }
 
 /// A guardian's standing to act for a person (a parent for a child, a legal guardian
@@ -734,6 +754,7 @@ impl ProvisionRecord {
             controller: self.controller.clone(),
             recipient: self.recipient.clone(),
             stopped_at: at,
+            given_by: None,
         }
     }
 }

@@ -211,6 +211,8 @@ mod tests {
             granted_at: DateTime::<Utc>::MIN_UTC,
             expires_at: None,
             withdrawn_at: None,
+            given_by: None,
+            withdrawn_by: None,
         }
     }
 

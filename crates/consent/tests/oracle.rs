@@ -379,6 +379,8 @@ fn build_policy(s: &Scenario) -> PolicySnapshot {
             granted_at: at(c.times.granted),
             expires_at: c.times.expires.map(at),
             withdrawn_at: c.times.withdrawn.map(at),
+            given_by: None,
+            withdrawn_by: None,
         })
         .collect();
     let delegations = s
@@ -398,6 +400,8 @@ fn build_policy(s: &Scenario) -> PolicySnapshot {
             granted_at: at(d.times.granted),
             expires_at: d.times.expires.map(at),
             withdrawn_at: d.times.withdrawn.map(at),
+            given_by: None,
+            withdrawn_by: None,
         })
         .collect();
     let usage_stops = s
@@ -408,6 +412,7 @@ fn build_policy(s: &Scenario) -> PolicySnapshot {
             controller: tenant_of(u.other_tenant),
             recipient: PARTIES[u.recipient].into(),
             stopped_at: at(-5),
+            given_by: None,
         })
         .collect();
     PolicySnapshot { classification: build_classification(), consents, delegations, usage_stops, guardianships: vec![] }

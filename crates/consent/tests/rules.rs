@@ -109,6 +109,8 @@ fn consent(id: &str, subject: &str, recipient: &str, purposes: &[&str], categori
         granted_at: now() - Duration::days(1),
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     }
 }
 
@@ -126,6 +128,8 @@ fn delegation(id: &str, subject: &str) -> Delegation {
         granted_at: now() - Duration::days(1),
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     }
 }
 
@@ -358,7 +362,13 @@ fn rule7_service_provider_states_only_registered_purposes() {
 
 #[test]
 fn rule8_usage_stop_overrides_consent_and_delegation() {
-    let stop = UsageStop { subject: ALICE.into(), controller: T.into(), recipient: APP.into(), stopped_at: now() };
+    let stop = UsageStop {
+        subject: ALICE.into(),
+        controller: T.into(),
+        recipient: APP.into(),
+        stopped_at: now(),
+        given_by: None,
+    };
     let c = consent("c1", ALICE, APP, &["disease-management"], &[Category::Health]);
     let sp = provider(APP, &["disease-management"], "insurer");
     let p = policy(vec![c.clone()], vec![delegation("d1", ALICE)], vec![]);

@@ -67,6 +67,8 @@ fn consent(id: &str, tenant: &str, subject: &str, recipient: &str) -> ConsentRec
         granted_at: t0(),
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     }
 }
 
@@ -84,11 +86,19 @@ fn delegation(id: &str, tenant: &str, subject: &str) -> Delegation {
         granted_at: t0(),
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     }
 }
 
 fn stop(tenant: &str, subject: &str, recipient: &str) -> UsageStop {
-    UsageStop { subject: subject.into(), controller: tenant.into(), recipient: recipient.into(), stopped_at: t0() }
+    UsageStop {
+        subject: subject.into(),
+        controller: tenant.into(),
+        recipient: recipient.into(),
+        stopped_at: t0(),
+        given_by: None,
+    }
 }
 
 fn provision(tenant: &str, subject: &str, n: u32) -> ProvisionRecord {

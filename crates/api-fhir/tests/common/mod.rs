@@ -215,6 +215,8 @@ pub fn consent_record(id: &str, subject: &str, recipient: &str, purpose: &str, c
         granted_at: ago(60),
         expires_at: None,
         withdrawn_at: None,
+        given_by: None,
+        withdrawn_by: None,
     }
 }
 
