@@ -45,6 +45,16 @@ pub fn statement(base: &str) -> Value {
                 .filter(|p| p.kind == kizuna_fhir::search::ParamKind::Reference)
                 .map(|p| format!("{t}:{}", p.name))
                 .collect();
+            let revincludes: Vec<String> = kizuna_fhir::search::stored_types()
+                .flat_map(|src| {
+                    params_of(src)
+                        .iter()
+                        .filter(move |p| {
+                            p.kind == kizuna_fhir::search::ParamKind::Reference && p.target.is_none_or(|x| x == t)
+                        })
+                        .map(move |p| format!("{src}:{}", p.name))
+                })
+                .collect();
             let mut r = json!({
                 "type": t,
                 "interaction": interactions.iter().map(|i| json!({"code": i})).collect::<Vec<_>>(),
@@ -55,6 +65,7 @@ pub fn statement(base: &str) -> Value {
                 "conditionalUpdate": writable,
                 "conditionalDelete": "not-supported",
                 "searchInclude": includes,
+                "searchRevInclude": revincludes,
                 "searchParam": params,
             });
             if let Some(p) = profile(t) {

@@ -31,6 +31,8 @@ pub struct SearchRequest {
     pub offset: usize,
     /// `_include`: (parameter of the searched type, target type if restricted).
     pub includes: Vec<(String, Option<String>)>,
+    /// `_revinclude`: (source type, its reference parameter pointing at the searched type).
+    pub revincludes: Vec<(String, String)>,
     /// `_summary=count`: only the total.
     pub summary_count: bool,
     /// The parameters used, for the Bundle's links (without `_offset`).
@@ -85,6 +87,7 @@ pub fn parse(rtype: &str, pairs: &[(String, String)], strict: bool) -> Result<Se
         count: DEFAULT_COUNT,
         offset: 0,
         includes: vec![],
+        revincludes: vec![],
         summary_count: false,
         used: vec![],
         ignored: vec![],
@@ -153,8 +156,27 @@ pub fn parse(rtype: &str, pairs: &[(String, String)], strict: bool) -> Result<Se
                 }
                 true
             }
-            "_revinclude" | "_elements" | "_contained" | "_has" | "_list" | "_text" | "_content" | "_query"
-            | "_filter" => {
+            "_revinclude" => {
+                let mut parts = value.split(':');
+                let (src, p, target) = (parts.next().unwrap_or(""), parts.next(), parts.next());
+                let Some(p) = p.filter(|_| is_stored(src)) else {
+                    return Err(bad(format!(
+                        "_revinclude={value}: expected <type>:<reference parameter> of a stored type"
+                    )));
+                };
+                match param(src, p) {
+                    Some(d) if d.kind == ParamKind::Reference => {
+                        let points_here = target.or(d.target).is_none_or(|t| t == rtype);
+                        if !points_here {
+                            return Err(bad(format!("_revinclude={value}: {src}.{p} does not point at {rtype}")));
+                        }
+                        req.revincludes.push((src.to_string(), p.to_string()));
+                    }
+                    _ => return Err(bad(format!("_revinclude={value}: '{p}' is not a reference parameter of {src}"))),
+                }
+                true
+            }
+            "_elements" | "_contained" | "_has" | "_list" | "_text" | "_content" | "_query" | "_filter" => {
                 if strict {
                     return Err(bad(format!("{name} is not supported by this server")));
                 }

@@ -542,6 +542,9 @@ pub async fn search(
     Ok(fhir_response(StatusCode::OK, &bundle))
 }
 
+/// Most resources one `_revinclude` adds to a page.
+const MAX_REVINCLUDE: usize = 1_000;
+
 /// Most targets one chained parameter may match (the search's clause lists them all).
 const MAX_CHAIN: usize = 10_000;
 
@@ -598,7 +601,7 @@ pub async fn run_search(
     let (c, q, t) = (caller.clone(), req.search.clone(), caller.tenant.clone());
     let chains = req.chains.clone();
     let (offset, count) = (req.offset, if req.summary_count { 0 } else { req.count });
-    let (page, ledger, chained) = read_store(st, move |s| {
+    let (page, mut ledger, chained) = read_store(st, move |s| {
         let ledger = Ledger::default();
         let mut q = q;
         let mut chained: Vec<String> = Vec::new();
@@ -622,6 +625,7 @@ pub async fn run_search(
     })
     .await?;
     let base = base_url(headers);
+    let mut warnings: Vec<String> = Vec::new();
     let mut returned: Vec<String> = page.records.iter().map(|r| format!("{}/{}", r.rtype, r.id)).collect();
     let mut entries: Vec<Value> = page
         .records
@@ -680,6 +684,57 @@ pub async fn run_search(
                 }
             }
         }
+    }
+    // _revinclude: resources of another type pointing at the page's resources, each
+    // decided; at most MAX_REVINCLUDE per parameter, and a warning says when there are more.
+    if !req.revincludes.is_empty() && !page.records.is_empty() {
+        let targets: Vec<String> = page.records.iter().map(|r| format!("{}/{}", r.rtype, r.id)).collect();
+        let (c, t) = (caller.clone(), caller.tenant.clone());
+        let (revs, subjects) = (req.revincludes.clone(), req.search.subjects.clone());
+        let (found, l) = read_store(st, move |s| {
+            let mut out = Vec::new();
+            for (src, p) in revs {
+                let any = targets.iter().cloned().map(kizuna_store::FhirMatch::Exact).collect();
+                let q = kizuna_store::FhirSearch {
+                    rtype: src.clone(),
+                    clauses: vec![kizuna_store::FhirClause { param: p.clone(), any, missing: None }],
+                    sort: vec![],
+                    subjects: subjects.clone(),
+                };
+                let pg = s.fhir_search(&t, &q, 0, MAX_REVINCLUDE, &mut |hit| {
+                    let v = c.decide(&src, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
+                    v.note(&ledger, format!("{src}/{}", hit.id))
+                })?;
+                out.push((src, p, pg));
+            }
+            Ok((out, ledger))
+        })
+        .await?;
+        ledger = l;
+        let mut seen: HashSet<String> = returned.iter().cloned().collect();
+        for (src, p, pg) in found {
+            if pg.total as usize > pg.records.len() {
+                warnings.push(format!(
+                    "_revinclude={src}:{p}: {} of {} matching resources included (at most {MAX_REVINCLUDE}); search {src} \
+                     directly to page through all",
+                    pg.records.len(),
+                    pg.total
+                ));
+            }
+            for rec in pg.records {
+                let key = format!("{}/{}", rec.rtype, rec.id);
+                if let (true, Some(res)) = (seen.insert(key.clone()), &rec.resource) {
+                    entries.push(
+                        json!({"fullUrl": format!("{base}/{key}"), "resource": res, "search": {"mode": "include"}}),
+                    );
+                    returned.push(key);
+                }
+            }
+        }
+    }
+    for w in warnings {
+        let o = OperationOutcome::single(kizuna_fhir::IssueSeverity::Warning, kizuna_fhir::IssueCode::TooCostly, w);
+        entries.push(json!({"resource": o.to_json(), "search": {"mode": "outcome"}}));
     }
     if !req.ignored.is_empty() {
         let o = OperationOutcome::single(

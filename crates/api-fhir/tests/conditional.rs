@@ -390,7 +390,7 @@ async fn chained_parameters_find_a_persons_records_without_revealing_identity() 
         .iter()
         .all(|e| e["resource"]["subject"]["reference"] == format!("Patient/{ph}")));
     assert!(r.body["link"][0]["url"].as_str().unwrap().contains("patient.identifier="), "{}", r.body["link"]);
-    let r = s.get(&format!("/Observation?subject:Patient.name=佐藤&_summary=count"), Some(&admin)).await;
+    let r = s.get("/Observation?subject:Patient.name=佐藤&_summary=count", Some(&admin)).await;
     assert_eq!(r.body["total"], 1, "{}", r.body);
     let r = s.get(&format!("/Observation?patient.identifier={DS}%7Curn:x:nobody"), Some(&admin)).await;
     assert_eq!(r.body["total"], 0, "{}", r.body);

@@ -5,8 +5,9 @@
 //! and guardianships, then asks as random callers (tenant admin, the supplying clinic,
 //! service providers with and without purpose, citizens, guardians, anonymous) on every
 //! read path — read, vread, history, search by patient, search of everything,
-//! `_include`, `$everything` — and compares what each answer releases with the oracle,
-//! written from the documented rules, not by calling the decision point.
+//! `_include`, `_revinclude`, chained parameters, `$everything` — and compares what each
+//! answer releases with the oracle, written from the documented rules, not by calling the
+//! decision point.
 //! `KIZUNA_LEAK_SEED` and `KIZUNA_LEAK_CASES` reproduce or extend a run.
 
 mod common;
@@ -286,7 +287,23 @@ async fn no_fhir_read_path_releases_what_the_rules_withhold() {
                     BTreeSet::new()
                 };
                 check(format!("{pkey}/$everything"), released(&r.body), want);
-                requests += 3;
+                // A chain through the person's Patient finds their Observations only for a
+                // caller who may read that Patient (who these records belong to).
+                let q = format!("/Observation?patient.identifier=urn:kizuna:data-subject%7C{subject}");
+                let r = s.get(&q, t).await;
+                let want = if world.allowed(who, &pkey) { expect(&mut mine.iter()) } else { BTreeSet::new() };
+                check(q, released(&r.body), want);
+                // _revinclude: the Patient if it may be read, and each of its Observations
+                // that may be.
+                let q = format!("/Patient?_id={pid}&_revinclude=Observation:subject");
+                let r = s.get(&q, t).await;
+                let mut want = BTreeSet::new();
+                if world.allowed(who, &pkey) {
+                    want.insert(pkey.clone());
+                    want.extend(expect(&mut mine.iter()));
+                }
+                check(q, released(&r.body), want);
+                requests += 5;
             }
             for rt in ["Observation", "Patient", "Flag", "Communication"] {
                 let r = s.get(&format!("/{rt}?_count=1000"), t).await;

@@ -231,6 +231,94 @@ async fn search_parameters_paging_include_and_errors() {
 }
 
 #[tokio::test]
+async fn revinclude_adds_each_decided_resource_and_says_when_it_stops() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (hanako, taro) = ("urn:ngsi-ld:Person:hanako", "urn:ngsi-ld:Person:taro");
+    let ph = s.patient(hanako, "1970-04-01", "female").await;
+    let pt = s.patient(taro, "1960-01-01", "male").await;
+    let o1 = s.bp(&ph, 120.0, 80.0, "2026-11-20T07:00:00+09:00").await;
+    let o2 = s.bp(&ph, 121.0, 80.0, "2026-11-21T07:00:00+09:00").await;
+    let o3 = s.bp(&pt, 122.0, 80.0, "2026-11-20T07:00:00+09:00").await;
+    let modes = |b: &Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = b["entry"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["resource"]["resourceType"] != "OperationOutcome")
+                    .map(|e| {
+                        (
+                            e["search"]["mode"].as_str().unwrap_or("").to_string(),
+                            format!(
+                                "{}/{}",
+                                e["resource"]["resourceType"].as_str().unwrap(),
+                                e["resource"]["id"].as_str().unwrap()
+                            ),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let inc = |k: &str| ("include".to_string(), k.to_string());
+    let mat = |k: &str| ("match".to_string(), k.to_string());
+
+    let r = s.get(&format!("/Patient?_id={ph}&_revinclude=Observation:subject"), Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["total"], 1, "total counts matches only");
+    let mut want =
+        vec![inc(&format!("Observation/{o1}")), inc(&format!("Observation/{o2}")), mat(&format!("Patient/{ph}"))];
+    want.sort();
+    assert_eq!(modes(&r.body), want);
+    let r = s.get("/Patient?_revinclude=Observation:patient", Some(&admin)).await;
+    assert_eq!(modes(&r.body).len(), 5, "{}", r.body);
+    assert!(modes(&r.body).contains(&inc(&format!("Observation/{o3}"))));
+
+    // An insurer with Hanako's consent to her identity data only: her Patient matches, her
+    // Observations are decided one by one and withheld (and audited as withheld).
+    s.consent("c-id", hanako, INSURER, "disease-management", Category::Identity).await;
+    let before = s.audit_of(hanako).await.len();
+    let r = s.get(&format!("/Patient?_id={ph}&_revinclude=Observation:subject"), Some(&s.insurer())).await;
+    assert_eq!(modes(&r.body), vec![mat(&format!("Patient/{ph}"))], "{}", r.body);
+    let audit = s.audit_of(hanako).await;
+    assert!(audit.len() >= before + 3, "the Patient read and two withheld Observations are logged");
+
+    // Errors name the parameter.
+    for (q, says) in [
+        ("/Patient?_revinclude=Observation:code", "not a reference parameter of Observation"),
+        ("/Patient?_revinclude=Nope:subject", "expected <type>:<reference parameter>"),
+        ("/Patient?_revinclude=Observation", "expected <type>:<reference parameter>"),
+        ("/Patient?_revinclude=Observation:subject:Organization", "does not point at Patient"),
+    ] {
+        let r = s.get(q, Some(&admin)).await;
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        assert!(r.body.to_string().contains(says), "{q}: {}", r.body);
+    }
+    let cap = s.get("/metadata", None).await.body;
+    let patient =
+        cap["rest"][0]["resource"].as_array().unwrap().iter().find(|x| x["type"] == "Patient").unwrap().clone();
+    assert!(patient["searchRevInclude"].as_array().unwrap().contains(&json!("Observation:subject")), "{patient}");
+
+    // More than 1,000 to add: the first 1,000 and a warning, never a silent cut.
+    let entries: Vec<Value> = (0..1001)
+        .map(|i| {
+            let when = format!("2026-10-{:02}T{:02}:{:02}:00+09:00", 1 + i / 60 % 28, i / 60 % 24, i % 60);
+            json!({"resource": bp_json(&pt, 110.0, 70.0, &when), "request": {"method": "POST", "url": "Observation"}})
+        })
+        .collect();
+    let r = s.post("", &s.clinic(), json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.get(&format!("/Patient?_id={pt}&_revinclude=Observation:subject"), Some(&admin)).await;
+    assert_eq!(modes(&r.body).len(), 1 + 1000);
+    let warning =
+        r.body["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").expect("warning");
+    assert_eq!(warning["resource"]["issue"][0]["code"], "too-costly");
+    assert!(warning.to_string().contains("1000 of 1002"), "{warning}");
+}
+
+#[tokio::test]
 async fn transaction_is_atomic_and_batch_is_not() {
     let s = Server::start().await;
     let clinic = s.clinic();
