@@ -6,20 +6,12 @@ use std::time::Duration;
 
 use axum::Router;
 use chrono::{FixedOffset, Utc};
-use kizuna_api_ngsild::{ApiConfig, ApiState, ContextStore};
-use kizuna_auth::{BuiltinIssuer, TokenRequest, Verifier};
 use kizuna_consent::Role;
-use kizuna_store::Store;
+use kizuna_testkit::TestApp;
 use quick_xml::events::Event;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
 
 const T1: &str = "t1";
 const VOCAB: &str = "https://uri.etsi.org/ngsi-ld/default-context/";
@@ -32,83 +24,45 @@ const INSIDE: (f64, f64) = (36.395, 139.05);
 /// Far outside every area of the tests (吾妻 area).
 const OUTSIDE: (f64, f64) = (36.55, 138.70);
 
+/// The application on a socket: the fields of [`TestApp`] (`origin`, `client`, `store`, ...).
 struct Server {
-    origin: String,
-    client: reqwest::Client,
-    store: Store,
-    issuer: Arc<BuiltinIssuer>,
-    _dir: TempDir,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    app: TestApp,
+}
+
+impl std::ops::Deref for Server {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_sqlite(dir.path()).expect("open store");
-        let issuer = Arc::new(BuiltinIssuer::load_or_create(dir.path()).expect("issuer"));
-        let state = ApiState {
-            store: store.clone(),
-            contexts: ContextStore::new(vec![], false, Duration::from_secs(5)),
-            config: ApiConfig::default(),
-            auth: Arc::new(Verifier::new(vec![issuer.trusted()]).expect("verifier")),
-        };
-        // Delivery to media runs as in the server (quick retries for the tests).
-        let notifier = kizuna_api_ngsild::NotifierConfig {
-            base_backoff: Duration::from_millis(200),
-            ..kizuna_api_ngsild::NotifierConfig::default()
-        };
-        kizuna_api_ngsild::spawn_notifier(state.clone(), notifier);
-        let app = Router::new()
-            .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
-            .nest("/alerts/v1", kizuna_api_alerts::alerts_router(state));
-        let service = NormalizePathLayer::trim_trailing_slash().layer(app);
-        let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("serve");
-        });
-        Server {
-            origin: format!("http://{addr}"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
-            store,
-            issuer,
-            _dir: dir,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
+        let app = TestApp::builder()
+            .trim_trailing_slash()
+            .start(|state| {
+                // Delivery to media runs as in the server (quick retries for the tests).
+                let notifier = kizuna_api_ngsild::NotifierConfig {
+                    base_backoff: Duration::from_millis(200),
+                    ..kizuna_api_ngsild::NotifierConfig::default()
+                };
+                kizuna_api_ngsild::spawn_notifier(state.clone(), notifier);
+                Router::new()
+                    .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
+                    .nest("/alerts/v1", kizuna_api_alerts::alerts_router(state))
+            })
+            .await;
+        Server { app }
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.close()).await.expect("close");
+    /// Stops at once (the server task is aborted, not drained), then closes the store.
+    async fn stop(self) {
+        self.app.stop_now().await;
     }
 
     fn token(&self, role: Role, party: Option<&str>, subject: Option<&str>) -> String {
-        self.issuer
-            .issue(&TokenRequest {
-                tenant: T1.into(),
-                party: party.map(str::to_string),
-                role,
-                subject: subject.map(str::to_string),
-                purpose: None,
-                ttl: Duration::from_secs(3600),
-            })
-            .expect("token")
+        self.app.token(T1, role, party, subject, None)
     }
 
     fn admin(&self) -> String {
@@ -727,12 +681,8 @@ async fn medium_receiver() -> (String, Arc<std::sync::Mutex<Vec<(String, String)
             }),
         )
         .with_state(got.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
-    });
-    (format!("http://{addr}/cap"), got)
+    let (origin, _task) = kizuna_testkit::serve(app).await;
+    (format!("{origin}/cap"), got)
 }
 
 #[tokio::test]

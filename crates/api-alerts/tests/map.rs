@@ -1,14 +1,10 @@
 //! The alert map: the page and its script and style load nothing from another origin, and
 //! the bundled municipalities are served with their approximate areas.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use kizuna_api_ngsild::{ApiConfig, ApiState, ContextStore};
-use kizuna_auth::{BuiltinIssuer, Verifier};
+use kizuna_api_ngsild::ApiConfig;
 use kizuna_store::Store;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -17,14 +13,8 @@ use tower::ServiceExt;
 const ALLOWED_URLS: [&str; 2] = ["http://www.w3.org/2000/svg", "http://www.w3.org/1999/xhtml"];
 
 fn app(dir: &std::path::Path) -> (Router, Store) {
-    let store = Store::open_sqlite(dir).expect("open store");
-    let issuer = BuiltinIssuer::load_or_create(dir).expect("issuer");
-    let state = ApiState {
-        store: store.clone(),
-        contexts: ContextStore::new(vec![], false, Duration::from_secs(5)),
-        config: ApiConfig::default(),
-        auth: Arc::new(Verifier::new(vec![issuer.trusted()]).expect("verifier")),
-    };
+    let (state, _issuer) = kizuna_testkit::open_state(dir, kizuna_testkit::no_contexts(), ApiConfig::default());
+    let store = state.store.clone();
     (Router::new().nest("/alerts/v1", kizuna_api_alerts::alerts_router(state)), store)
 }
 

@@ -2,31 +2,32 @@
 //! issuer, consent records written straight into the store.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use chrono::{DateTime, Utc};
-use kizuna_api_ngsild::{ApiConfig, ApiState, ContextStore};
-use kizuna_auth::{BuiltinIssuer, TokenRequest, Verifier};
 use kizuna_consent::{Category, ConsentMethod, ConsentRecord, Guardianship, LegalBasis, Party, Purpose, Role};
-use kizuna_store::Store;
+use kizuna_testkit::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
-use tempfile::TempDir;
-use tokio::net::TcpListener;
 
 pub const T: &str = "t1";
 pub const ADMIN: &str = "urn:kizuna:party:city";
 pub const CLINIC: &str = "urn:kizuna:party:clinic";
 pub const INSURER: &str = "urn:kizuna:party:insurer";
 
+/// The application on a socket (its `origin`, `client`, `store`, `issuer`, `dir`: the
+/// fields of [`TestApp`]).
 pub struct Server {
-    pub origin: String,
-    pub client: reqwest::Client,
-    pub store: Store,
-    issuer: Arc<BuiltinIssuer>,
-    _dir: TempDir,
+    app: TestApp,
+}
+
+impl std::ops::Deref for Server {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 pub struct Reply {
@@ -37,31 +38,16 @@ pub struct Reply {
 
 impl Server {
     pub async fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_sqlite(dir.path()).expect("open store");
-        let issuer = Arc::new(BuiltinIssuer::load_or_create(dir.path()).expect("issuer"));
-        let state = ApiState {
-            store: store.clone(),
-            contexts: ContextStore::new(vec![], false, Duration::from_secs(5)),
-            config: ApiConfig::default(),
-            auth: Arc::new(Verifier::new(vec![issuer.trusted()]).expect("verifier")),
-        };
-        kizuna_api_ngsild::spawn_notifier(state.clone(), kizuna_api_ngsild::NotifierConfig::default());
-        let app = Router::new()
-            .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
-            .nest("/fhir", kizuna_api_fhir::fhir_router(state));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
-        });
-        let s = Server {
-            origin: format!("http://{addr}"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
-            store,
-            issuer,
-            _dir: dir,
-        };
+        let app = TestApp::builder()
+            .client_timeout(Duration::from_secs(60))
+            .start(|state| {
+                kizuna_api_ngsild::spawn_notifier(state.clone(), kizuna_api_ngsild::NotifierConfig::default());
+                Router::new()
+                    .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
+                    .nest("/fhir", kizuna_api_fhir::fhir_router(state))
+            })
+            .await;
+        let s = Server { app };
         s.put_party(ADMIN, &[Role::TenantAdmin], &[]).await;
         s.put_party(CLINIC, &[Role::DataHolder], &["healthcare"]).await;
         s.put_party(INSURER, &[Role::ServiceProvider], &["disease-management", "research"]).await;
@@ -88,16 +74,7 @@ impl Server {
     }
 
     pub fn token(&self, role: Role, party: Option<&str>, subject: Option<&str>, purpose: Option<&str>) -> String {
-        self.issuer
-            .issue(&TokenRequest {
-                tenant: T.into(),
-                party: party.map(str::to_string),
-                role,
-                subject: subject.map(str::to_string),
-                purpose: purpose.map(str::to_string),
-                ttl: Duration::from_secs(3600),
-            })
-            .expect("token")
+        self.app.token(T, role, party, subject, purpose)
     }
 
     pub fn admin(&self) -> String {
@@ -274,10 +251,6 @@ pub async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>)
             }
         }),
     );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
-    });
-    (format!("http://{addr}/notify"), rx)
+    let (origin, _task) = kizuna_testkit::serve(app).await;
+    (format!("{origin}/notify"), rx)
 }

@@ -11,18 +11,15 @@ use std::time::Duration;
 
 use axum::Router;
 use kizuna_api_ngsild::{ApiConfig, ApiState, ContextStore};
-use kizuna_auth::{BuiltinIssuer, TokenRequest, Verifier};
+use kizuna_auth::Verifier;
 use kizuna_consent::Role;
-use kizuna_store::Store;
+use kizuna_testkit::TestApp;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
 
 /// The core context URL the server names in its answers.
 pub const CORE: &str = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld";
@@ -70,17 +67,18 @@ pub fn demo_contexts() -> Vec<(String, Value)> {
     vec![(DEMO_URL.to_string(), serde_json::from_str(DEMO_DOC).expect("the demo context is JSON"))]
 }
 
-/// The application on a socket, with its store and data directory.
+/// The application on a socket, with its store and data directory: the fields of
+/// [`TestApp`] (`origin`, `client`, `store`, `dir`, `issuer`).
 pub struct TestServer {
-    /// `http://127.0.0.1:PORT`.
-    pub origin: String,
-    pub client: reqwest::Client,
-    pub store: Store,
-    pub dir: Arc<TempDir>,
-    /// The built-in token issuer the server trusts.
-    pub issuer: Arc<BuiltinIssuer>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    app: TestApp,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 impl TestServer {
@@ -90,65 +88,32 @@ impl TestServer {
     }
 
     pub async fn start_with(setup: Setup) -> TestServer {
-        let dir = setup.dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("tempdir")));
-        let store = Store::open_sqlite(dir.path()).expect("open store");
-        let contexts = ContextStore::new(setup.local_contexts, setup.fetch_remote, Duration::from_secs(2));
-        let issuer = Arc::new(BuiltinIssuer::load_or_create(dir.path()).expect("built-in issuer"));
-        let auth = Arc::new(Verifier::new(vec![issuer.trusted()]).expect("verifier"));
-        let config = ApiConfig { dev_open_access: setup.open, ..setup.config };
-        let state = ApiState { store: store.clone(), contexts, config, auth };
-        let app = Router::new()
-            .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
-            .nest("/kizuna/v1", kizuna_api_ngsild::admin_router(state));
-        let service = NormalizePathLayer::trim_trailing_slash().layer(app);
-        let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("serve");
-        });
-        TestServer {
-            origin: format!("http://{addr}"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
-            store,
-            dir,
-            issuer,
-            shutdown: Some(tx),
-            task: Some(task),
+        let mut builder = TestApp::builder()
+            .contexts(ContextStore::new(setup.local_contexts, setup.fetch_remote, Duration::from_secs(2)))
+            .config(ApiConfig { dev_open_access: setup.open, ..setup.config })
+            .trim_trailing_slash()
+            .token_ttl(Duration::from_secs(600));
+        if let Some(dir) = setup.dir {
+            builder = builder.dir(dir);
         }
+        let app = builder
+            .start(|state| {
+                Router::new()
+                    .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
+                    .nest("/kizuna/v1", kizuna_api_ngsild::admin_router(state))
+            })
+            .await;
+        TestServer { app }
     }
 
     /// Stops serving, closes the store cleanly and hands back the data directory.
-    pub async fn stop(mut self) -> Arc<TempDir> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task");
-        }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.close()).await.expect("close store");
-        self.dir.clone()
+    pub async fn stop(self) -> Arc<TempDir> {
+        self.app.stop().await
     }
 
     /// A token from the built-in issuer for `role` in `tenant` (party and subject as given).
     pub fn token(&self, tenant: &str, role: Role, party: Option<&str>, subject: Option<&str>) -> String {
-        self.issuer
-            .issue(&TokenRequest {
-                tenant: tenant.to_string(),
-                party: party.map(str::to_string),
-                role,
-                subject: subject.map(str::to_string),
-                purpose: None,
-                ttl: Duration::from_secs(600),
-            })
-            .expect("issue a token")
+        self.app.token(tenant, role, party, subject, None)
     }
 
     /// The absolute URL of an API path (`/entities` → `http://.../ngsi-ld/v1/entities`).
@@ -382,12 +347,8 @@ impl ContextServer {
                 "/no-context.jsonld",
                 get(|| async { ([("content-type", "application/ld+json")], r#"{"hello": "world"}"#) }),
             );
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve contexts");
-        });
-        ContextServer { origin: format!("http://{addr}"), hits, _task: task }
+        let (origin, task) = kizuna_testkit::serve(app).await;
+        ContextServer { origin, hits, _task: task }
     }
 
     pub fn hits(&self) -> usize {

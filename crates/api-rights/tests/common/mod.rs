@@ -14,23 +14,12 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Router;
-use kizuna_api_ngsild::{ApiConfig, ApiState, ContextStore};
-use kizuna_auth::{BuiltinIssuer, TokenRequest, Verifier};
 use kizuna_consent::Role;
-use kizuna_store::Store;
+use kizuna_testkit::TestApp;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
 
 /// The tenant the tests work in.
 pub const T1: &str = "t1";
@@ -50,85 +39,47 @@ pub const NGSI_ERRORS: &str = "https://uri.etsi.org/ngsi-ld/errors/";
 /// Where undefined terms expand to under the core context.
 pub const VOCAB: &str = "https://uri.etsi.org/ngsi-ld/default-context/";
 
-/// The application on a socket.
+/// The application on a socket: the fields of [`TestApp`] (`origin`, `client`, `store`,
+/// `issuer`, `dir`).
 pub struct Server {
-    /// `http://127.0.0.1:PORT`.
-    pub origin: String,
-    pub client: reqwest::Client,
-    pub store: Store,
-    pub issuer: Arc<BuiltinIssuer>,
-    pub dir: TempDir,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    app: TestApp,
+}
+
+impl std::ops::Deref for Server {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 impl Server {
     pub async fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_sqlite(dir.path()).expect("open store");
-        let issuer = Arc::new(BuiltinIssuer::load_or_create(dir.path()).expect("issuer"));
-        let state = ApiState {
-            store: store.clone(),
-            contexts: ContextStore::new(vec![], false, Duration::from_secs(5)),
-            config: ApiConfig::default(),
-            auth: Arc::new(Verifier::new(vec![issuer.trusted()]).expect("verifier")),
-        };
-        let app = Router::new()
-            .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
-            .nest(
-                "/kizuna/v1",
-                kizuna_api_ngsild::admin_router(state.clone()).merge(kizuna_api_rights::policy_router(state.clone())),
-            )
-            .nest("/me", kizuna_api_rights::me_router(state.clone()))
-            .nest("/fhir", kizuna_api_fhir::fhir_router(state));
-        let service = NormalizePathLayer::trim_trailing_slash().layer(app);
-        let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("serve");
-        });
-        Server {
-            origin: format!("http://{addr}"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
-            store,
-            issuer,
-            dir,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
+        let app = TestApp::builder()
+            .trim_trailing_slash()
+            .start(|state| {
+                Router::new()
+                    .nest("/ngsi-ld/v1", kizuna_api_ngsild::router(state.clone()))
+                    .nest(
+                        "/kizuna/v1",
+                        kizuna_api_ngsild::admin_router(state.clone())
+                            .merge(kizuna_api_rights::policy_router(state.clone())),
+                    )
+                    .nest("/me", kizuna_api_rights::me_router(state.clone()))
+                    .nest("/fhir", kizuna_api_fhir::fhir_router(state))
+            })
+            .await;
+        Server { app }
     }
 
     /// Stops serving and closes the store.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task");
-        }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.close()).await.expect("close");
+    pub async fn stop(self) {
+        self.app.stop().await;
     }
 
     /// A token of the built-in issuer.
     pub fn token(&self, tenant: &str, role: Role, party: Option<&str>, subject: Option<&str>) -> String {
-        self.issuer
-            .issue(&TokenRequest {
-                tenant: tenant.into(),
-                party: party.map(str::to_string),
-                role,
-                subject: subject.map(str::to_string),
-                purpose: None,
-                ttl: Duration::from_secs(3600),
-            })
-            .expect("token")
+        self.app.token(tenant, role, party, subject, None)
     }
 
     /// The tenant admin of [`T1`].
