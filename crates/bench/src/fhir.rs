@@ -638,18 +638,16 @@ async fn phases(cx: &mut Ctx, base: &str, dir: &Path, store: &Store) -> anyhow::
     let search_url = format!("{fhir}/Observation");
     let cur = Cell::new(0u64);
     let mut qrng = Rng::new(0x5EA2C);
-    let request = |p: u64| {
+    // The patient's readings since 22 March, the patient named by `who`.
+    let request_by = |who: (&str, String)| {
         http.get(&search_url)
-            .query(&[
-                ("patient", format!("Patient/{}", patient_id("s", p))),
-                ("code", "http://loinc.org|85354-9".to_string()),
-                ("date", "ge2026-03-22".to_string()),
-            ])
+            .query(&[who, ("code", "http://loinc.org|85354-9".to_string()), ("date", "ge2026-03-22".to_string())])
             .header(ACCEPT, FHIR_JSON)
             .header(AUTHORIZATION, &holder_s)
             .header("NGSILD-Tenant", T_SEARCH)
             .header("Kizuna-Purpose", PURPOSE)
     };
+    let request = |p: u64| request_by(("patient", format!("Patient/{}", patient_id("s", p))));
     let want_matches = PER_PATIENT - FIRST_DAY;
     let check = |_: &HeaderMap, body: &Bytes| -> Result<(), String> {
         let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
@@ -686,18 +684,8 @@ async fn phases(cx: &mut Ctx, base: &str, dir: &Path, store: &Store) -> anyhow::
     cx.errors.note("8c FHIR search", &search);
     // The same readings found by the person's data-subject URI (a chained parameter: the
     // Patient is looked up and decided first).
-    let request_chain = |p: u64| {
-        http.get(&search_url)
-            .query(&[
-                ("patient.identifier", format!("{DATA_SUBJECT_SYSTEM}|{}", person("s", p))),
-                ("code", "http://loinc.org|85354-9".to_string()),
-                ("date", "ge2026-03-22".to_string()),
-            ])
-            .header(ACCEPT, FHIR_JSON)
-            .header(AUTHORIZATION, &holder_s)
-            .header("NGSILD-Tenant", T_SEARCH)
-            .header("Kizuna-Purpose", PURPOSE)
-    };
+    let request_chain =
+        |p: u64| request_by(("patient.identifier", format!("{DATA_SUBJECT_SYSTEM}|{}", person("s", p))));
     let chained = load::sequential_checked(
         queries,
         Duration::from_secs(if p.quick { 30 } else { 90 }),
