@@ -140,6 +140,13 @@ impl Caller {
         self.decide(&rec.rtype, &rec.id, rec.subject.as_deref(), rec.source.as_deref(), now)
     }
 
+    /// The gate of a search over `rtype`: decides `hit`, notes the verdict in `ledger`
+    /// under `rtype/id`, and says whether it is released.
+    pub fn admit(&self, rtype: &str, hit: &kizuna_store::FhirHit, ledger: &Ledger, now: DateTime<Utc>) -> bool {
+        let v = self.decide(rtype, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
+        v.note(ledger, format!("{rtype}/{}", hit.id))
+    }
+
     /// The subjects a citizen's searches are limited to (themself and their wards);
     /// `None` for other roles (their searches are decided resource by resource).
     pub fn search_scope(&self, now: DateTime<Utc>) -> Option<Vec<String>> {

@@ -27,7 +27,7 @@ use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
 
 use crate::access::Caller;
-use crate::conditional::{self, Condition, Matched};
+use crate::conditional::{self, Condition};
 use crate::error::{bad, FhirError};
 use crate::rest::{delete_audited, known_type, put_audited, query_pairs, write_txn};
 use crate::write::{self, new_id};
@@ -330,14 +330,12 @@ fn resolve_update(tx: &mut dyn Txn, caller: &Caller, e: &mut Entry, now: DateTim
     let Some(criteria) = &e.condition else {
         return Ok(());
     };
-    let what = format!("Bundle.entry[{}].request.url", e.index);
-    let given = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string);
-    let found = Condition::new(what.clone(), criteria.as_str())?.find_one(tx, caller, &e.rtype, now)?;
-    let id = conditional::update_target(&what, found.as_ref(), given)?;
-    if let Some(r) = e.resource.as_mut().and_then(Value::as_object_mut) {
-        r.insert("id".into(), json!(id));
-    }
-    e.id = Some(id);
+    let condition = Condition::new(format!("Bundle.entry[{}].request.url", e.index), criteria.as_str())?;
+    // A PUT entry always has a resource (parse_entries).
+    let Some(resource) = e.resource.as_mut() else {
+        return Err(bad(format!("Bundle.entry[{}]: a PUT entry needs a resource", e.index)));
+    };
+    e.id = Some(condition.update_id(tx, caller, &e.rtype, resource, now)?);
     Ok(())
 }
 
@@ -375,21 +373,16 @@ fn resolve_conditional_references(
             if refs.contains_key(reference) {
                 continue;
             }
-            let Some((rtype, criteria)) = conditional::as_reference(reference) else { continue };
+            let Some((rtype, _)) = conditional::as_reference(reference) else { continue };
             let what = format!("Bundle.entry[{}]: conditional reference", e.index);
-            let pairs = conditional::criteria_pairs(criteria, &what)?;
-            match conditional::find(tx, caller, rtype, &pairs, &what, now)? {
-                Matched::One(r) => {
-                    refs.insert(reference.to_string(), format!("{}/{}", r.rtype, r.id));
-                }
-                Matched::None => {
-                    return Err(FhirError::Unprocessable(
-                        format!("Bundle.entry[{}].resource", e.index),
-                        format!("{what} '{reference}' matches no resource this caller may write about"),
-                    ))
-                }
-                Matched::Several(n) => return Err(conditional::several(&what, reference, n)),
-            }
+            // The criteria are read from after the `?` (errors quote the whole reference).
+            let Some(r) = Condition::new(what.clone(), reference)?.find_one(tx, caller, rtype, now)? else {
+                return Err(FhirError::Unprocessable(
+                    format!("Bundle.entry[{}].resource", e.index),
+                    format!("{what} '{reference}' matches no resource this caller may write about"),
+                ));
+            };
+            refs.insert(reference.to_string(), format!("{}/{}", r.rtype, r.id));
         }
     }
     Ok(())

@@ -28,21 +28,11 @@ use chrono::{DateTime, Utc};
 use kizuna_api_ngsild::ApiError;
 use kizuna_consent::Role;
 use kizuna_store::{FhirRecord, Txn};
+use serde_json::Value;
 
 use crate::access::Caller;
 use crate::error::{bad, FhirError};
 use crate::query;
-
-/// What a conditional search found.
-#[derive(Debug)]
-pub enum Matched {
-    /// No resource matches.
-    None,
-    /// Exactly one (its current version).
-    One(Box<FhirRecord>),
-    /// This many match.
-    Several(u64),
-}
 
 /// Parameters that shape a result rather than select resources: not allowed in criteria.
 const CONTROLS: [&str; 9] =
@@ -64,44 +54,6 @@ pub fn criteria_pairs(criteria: &str, what: &str) -> Result<Vec<(String, String)
         return Err(bad(format!("{what} '{criteria}' names no search parameter")));
     }
     Ok(pairs)
-}
-
-/// Finds the resources of `rtype` that `pairs` select, among those `caller` may write
-/// about (see the module docs). Looks at most far enough to tell one from several.
-pub fn find(
-    tx: &mut dyn Txn,
-    caller: &Caller,
-    rtype: &str,
-    pairs: &[(String, String)],
-    what: &str,
-    now: DateTime<Utc>,
-) -> Result<Matched, FhirError> {
-    let subjects = match caller.role() {
-        Role::TenantAdmin | Role::DataHolder => None,
-        Role::Citizen => Some(caller.search_scope(now).unwrap_or_default()),
-        Role::Anonymous => {
-            return Err(FhirError::Access(ApiError::Unauthorized(format!("{what} needs credentials"))));
-        }
-        Role::ServiceProvider => {
-            return Err(FhirError::Access(ApiError::Forbidden(format!(
-                "{what}: service providers read health records under consent; they do not write them"
-            ))));
-        }
-    };
-    let mut req = query::parse(rtype, pairs, true).map_err(|e| bad(format!("{what}: {e}")))?;
-    if let Some(c) = req.chains.first() {
-        return Err(bad(format!(
-            "{what}: chained parameters ({}.{}) cannot be part of a condition",
-            c.param, c.inner.param
-        )));
-    }
-    req.search.subjects = subjects;
-    let page = tx.fhir_search(&req.search, 0, 2, &mut |_| true)?;
-    Ok(match (page.total, page.records.into_iter().next()) {
-        (0, _) => Matched::None,
-        (1, Some(rec)) => Matched::One(Box::new(rec)),
-        (n, _) => Matched::Several(n),
-    })
 }
 
 /// The condition of a conditional create, parsed.
@@ -144,7 +96,8 @@ impl Condition {
     }
 
     /// The one resource of `rtype` the condition matches, if one does; `None` if none
-    /// does; several: 412.
+    /// does; several: 412. Looked for among the resources `caller` may write about (see
+    /// the module docs), only far enough to tell one from several.
     pub fn find_one(
         &self,
         tx: &mut dyn Txn,
@@ -152,34 +105,66 @@ impl Condition {
         rtype: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<FhirRecord>, FhirError> {
-        match find(tx, caller, rtype, &self.pairs, &self.what, now)? {
-            Matched::None => Ok(None),
-            Matched::One(r) => Ok(Some(*r)),
-            Matched::Several(n) => Err(several(&self.what, &self.criteria, n)),
+        let what = &self.what;
+        let subjects = match caller.role() {
+            Role::TenantAdmin | Role::DataHolder => None,
+            Role::Citizen => Some(caller.search_scope(now).unwrap_or_default()),
+            Role::Anonymous => {
+                return Err(FhirError::Access(ApiError::Unauthorized(format!("{what} needs credentials"))));
+            }
+            Role::ServiceProvider => {
+                return Err(FhirError::Access(ApiError::Forbidden(format!(
+                    "{what}: service providers read health records under consent; they do not write them"
+                ))));
+            }
+        };
+        let mut req = query::parse(rtype, &self.pairs, true).map_err(|e| bad(format!("{what}: {e}")))?;
+        if let Some(c) = req.chains.first() {
+            return Err(bad(format!(
+                "{what}: chained parameters ({}.{}) cannot be part of a condition",
+                c.param, c.inner.param
+            )));
+        }
+        req.search.subjects = subjects;
+        let page = tx.fhir_search(&req.search, 0, 2, &mut |_| true)?;
+        match (page.total, page.records.into_iter().next()) {
+            (0, _) => Ok(None),
+            (1, Some(rec)) => Ok(Some(rec)),
+            (n, _) => Err(FhirError::Conflict(
+                axum::http::StatusCode::PRECONDITION_FAILED,
+                format!("{what} '{}' matches {n} resources; the criteria are not selective enough", self.criteria),
+            )),
         }
     }
-}
 
-/// The id a conditional update writes: the match's (a resource id `given` in the body
-/// must be the same: 400), or with no match the given id or a new one.
-pub fn update_target(what: &str, found: Option<&FhirRecord>, given: Option<String>) -> Result<String, FhirError> {
-    match (found, given) {
-        (Some(r), Some(g)) if g != r.id => Err(bad(format!(
-            "{what}: the resource's id '{g}' differs from {}/{}, the resource the condition matches",
-            r.rtype, r.id
-        ))),
-        (Some(r), _) => Ok(r.id.clone()),
-        (None, Some(g)) => Ok(g),
-        (None, None) => Ok(crate::write::new_id()),
+    /// The id a conditional update of `resource` writes, set as the resource's id: the
+    /// one match's (an id already in the resource must be the same: 400), or with no
+    /// match the resource's own id or a new one (an update as create); several: 412.
+    pub fn update_id(
+        &self,
+        tx: &mut dyn Txn,
+        caller: &Caller,
+        rtype: &str,
+        resource: &mut Value,
+        now: DateTime<Utc>,
+    ) -> Result<String, FhirError> {
+        let given = resource.get("id").and_then(Value::as_str).map(str::to_string);
+        let id = match (self.find_one(tx, caller, rtype, now)?, given) {
+            (Some(r), Some(g)) if g != r.id => {
+                return Err(bad(format!(
+                    "{}: the resource's id '{g}' differs from {}/{}, the resource the condition matches",
+                    self.what, r.rtype, r.id
+                )))
+            }
+            (Some(r), _) => r.id,
+            (None, Some(g)) => g,
+            (None, None) => crate::write::new_id(),
+        };
+        if let Some(o) = resource.as_object_mut() {
+            o.insert("id".into(), Value::String(id.clone()));
+        }
+        Ok(id)
     }
-}
-
-/// The 412 of criteria that match several resources.
-pub fn several(what: &str, criteria: &str, n: u64) -> FhirError {
-    FhirError::Conflict(
-        axum::http::StatusCode::PRECONDITION_FAILED,
-        format!("{what} '{criteria}' matches {n} resources; the criteria are not selective enough"),
-    )
 }
 
 /// `Type?criteria` as a conditional reference: `(Type, criteria)` if `reference` is one

@@ -19,7 +19,7 @@ use kizuna_store::{FhirRecord, Txn};
 use serde_json::{json, Value};
 
 use crate::access::{record, Caller, Ledger, Verdict};
-use crate::conditional::{self, Condition};
+use crate::conditional::Condition;
 use crate::error::{bad, FhirError};
 use crate::query::{parse, SearchRequest};
 use crate::write::{self, instant, new_id, parse_if_match, Written};
@@ -400,13 +400,8 @@ pub async fn conditional_update(
     let now = Utc::now();
     let c = caller.clone();
     let w = write_txn(&st, &caller, move |tx| {
-        let given = resource.get("id").and_then(Value::as_str).map(str::to_string);
-        let found = condition.find_one(tx, &c, &rtype, now)?;
-        let id = conditional::update_target(&condition.what, found.as_ref(), given)?;
         let mut resource = resource;
-        if let Some(o) = resource.as_object_mut() {
-            o.insert("id".into(), json!(id));
-        }
+        let id = condition.update_id(tx, &c, &rtype, &mut resource, now)?;
         put_audited(tx, &c, &rtype, &id, resource, if_match, now)
     })
     .await?;
@@ -548,10 +543,10 @@ const MAX_REVINCLUDE: usize = 1_000;
 /// Most targets one chained parameter may match (the search's clause lists them all).
 const MAX_CHAIN: usize = 10_000;
 
-/// Resolves a chained parameter into a clause on the searched type listing the target
-/// resources (`Patient/<id>`) that match it and that `caller` may read — each decided
-/// and noted in `ledger`, so a chain cannot reveal what a read would not (a Patient's name
-/// or identifier behind an Observation the caller may see). `None`: no target matches.
+/// Resolves a chained parameter to the target resources (`Patient/<id>`) that match it
+/// and that `caller` may read — each decided and noted in `ledger`, so a chain cannot
+/// reveal what a read would not (a Patient's name or identifier behind an Observation
+/// the caller may see).
 fn resolve_chain(
     s: &kizuna_store::Store,
     caller: &Caller,
@@ -560,16 +555,14 @@ fn resolve_chain(
     subjects: Option<Vec<String>>,
     ledger: &Ledger,
     now: DateTime<Utc>,
-) -> Result<Option<kizuna_store::FhirClause>, FhirError> {
+) -> Result<Vec<String>, FhirError> {
     let inner =
         kizuna_store::FhirSearch { rtype: ch.target.clone(), clauses: vec![ch.inner.clone()], sort: vec![], subjects };
     let mut keys: Vec<String> = Vec::new();
     s.fhir_search(tenant, &inner, 0, 0, &mut |hit| {
-        let key = format!("{}/{}", ch.target, hit.id);
-        let v = caller.decide(&ch.target, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
-        let allowed = v.note(ledger, key.clone());
+        let allowed = caller.admit(&ch.target, hit, ledger, now);
         if allowed {
-            keys.push(key);
+            keys.push(format!("{}/{}", ch.target, hit.id));
         }
         allowed
     })?;
@@ -582,11 +575,13 @@ fn resolve_chain(
             ch.target
         )));
     }
-    if keys.is_empty() {
-        return Ok(None);
-    }
-    let any = keys.into_iter().map(kizuna_store::FhirMatch::Exact).collect();
-    Ok(Some(kizuna_store::FhirClause { param: ch.param.clone(), any, missing: None }))
+    Ok(keys)
+}
+
+/// The clause "`param` references one of `keys`".
+fn references_one_of(param: &str, keys: &[String]) -> kizuna_store::FhirClause {
+    let any = keys.iter().cloned().map(kizuna_store::FhirMatch::Exact).collect();
+    kizuna_store::FhirClause { param: param.to_string(), any, missing: None }
 }
 
 /// Runs a parsed search for `caller`: the page, `_include`s, the audit, the Bundle.
@@ -606,21 +601,15 @@ pub async fn run_search(
         let mut q = q;
         let mut chained: Vec<String> = Vec::new();
         for ch in &chains {
-            let Some(clause) = resolve_chain(s, &c, &t, ch, q.subjects.clone(), &ledger, now)? else {
+            let keys = resolve_chain(s, &c, &t, ch, q.subjects.clone(), &ledger, now)?;
+            if keys.is_empty() {
                 return Ok((kizuna_store::FhirPage { records: Vec::new(), total: 0 }, ledger, chained));
-            };
-            chained.extend(clause.any.iter().filter_map(|m| match m {
-                kizuna_store::FhirMatch::Exact(k) => Some(k.clone()),
-                _ => None,
-            }));
-            q.clauses.push(clause);
+            }
+            q.clauses.push(references_one_of(&ch.param, &keys));
+            chained.extend(keys);
         }
         let rt = q.rtype.clone();
-        let page = s.fhir_search(&t, &q, offset, count, &mut |hit| {
-            let v = c.decide(&rt, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
-            let allowed = v.note(&ledger, format!("{rt}/{}", hit.id));
-            allowed
-        })?;
+        let page = s.fhir_search(&t, &q, offset, count, &mut |hit| c.admit(&rt, hit, &ledger, now))?;
         Ok((page, ledger, chained))
     })
     .await?;
@@ -694,17 +683,13 @@ pub async fn run_search(
         let (found, l) = read_store(st, move |s| {
             let mut out = Vec::new();
             for (src, p) in revs {
-                let any = targets.iter().cloned().map(kizuna_store::FhirMatch::Exact).collect();
                 let q = kizuna_store::FhirSearch {
                     rtype: src.clone(),
-                    clauses: vec![kizuna_store::FhirClause { param: p.clone(), any, missing: None }],
+                    clauses: vec![references_one_of(&p, &targets)],
                     sort: vec![],
                     subjects: subjects.clone(),
                 };
-                let pg = s.fhir_search(&t, &q, 0, MAX_REVINCLUDE, &mut |hit| {
-                    let v = c.decide(&src, &hit.id, hit.subject.as_deref(), hit.source.as_deref(), now);
-                    v.note(&ledger, format!("{src}/{}", hit.id))
-                })?;
+                let pg = s.fhir_search(&t, &q, 0, MAX_REVINCLUDE, &mut |hit| c.admit(&src, hit, &ledger, now))?;
                 out.push((src, p, pg));
             }
             Ok((out, ledger))
