@@ -103,14 +103,13 @@ pub(crate) fn require_citizen(access: &Access, headers: &HeaderMap) -> Result<Pr
     }
     let now = chrono::Utc::now();
     let tenant = access.tenant();
+    // The guardianship the decision point's rule 4b finds, so the one named here is the
+    // basis its audit records give.
     let guardianship = access
         .policy
         .snapshot_for(Some(&ward))
-        .guardianships
-        .iter()
-        .filter(|g| g.controller == tenant && g.ward == ward && g.guardian == me && g.is_valid_at(now))
+        .guardianship(tenant, &me, &ward, now)
         .map(|g| g.id.clone())
-        .min()
         .ok_or_else(|| ApiError::Forbidden(format!("{ON_BEHALF_OF}: no guardianship in force over {ward}")))?;
     Ok(Principal { subject: ward, actor: me, guardianship: Some(guardianship) })
 }

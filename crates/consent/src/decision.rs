@@ -85,6 +85,16 @@ pub struct PolicySnapshot {
     pub guardianships: Vec<Guardianship>,
 }
 
+impl PolicySnapshot {
+    /// The guardianship of `tenant` in force at `now` under which `guardian` acts for
+    /// `ward` (rule 4b), if there is one.
+    pub fn guardianship(&self, tenant: &str, guardian: &str, ward: &str, now: DateTime<Utc>) -> Option<&Guardianship> {
+        self.guardianships
+            .iter()
+            .find(|g| g.controller == tenant && g.ward == ward && g.guardian == guardian && g.is_valid_at(now))
+    }
+}
+
 /// Why a read was allowed: recorded in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "basis", content = "ids", rename_all = "kebab-case")]
@@ -335,13 +345,8 @@ fn outcome(
         return allow(Basis::Subject);
     }
     // Rule 4b.
-    if caller.role == Role::Citizen {
-        if let Some(g) = policy.guardianships.iter().find(|g| {
-            g.controller == tenant
-                && g.ward == subject
-                && Some(g.guardian.as_str()) == caller.subject.as_deref()
-                && g.is_valid_at(now)
-        }) {
+    if let (Role::Citizen, Some(me)) = (caller.role, caller.subject.as_deref()) {
+        if let Some(g) = policy.guardianship(tenant, me, subject, now) {
             return allow(Basis::Guardian(g.id.clone()));
         }
     }
