@@ -192,14 +192,8 @@ pub(crate) async fn erase(
             Ok((erased, history_erased, fhir_erased, provisions_erased))
         })
         .await?;
-    match &principal.guardianship {
-        None => {
-            tracing::info!(tenant = %tenant, entities = erased.len(), history = history_erased, fhir = fhir_erased, "erasure at the data subject's request")
-        }
-        Some(g) => {
-            tracing::info!(tenant = %tenant, guardianship = %g, entities = erased.len(), history = history_erased, fhir = fhir_erased, "erasure at the request of the data subject's guardian")
-        }
-    }
+    // `guardianship`: set when a guardian asked for the ward's erasure.
+    tracing::info!(tenant = %tenant, guardianship = ?principal.guardianship, entities = erased.len(), history = history_erased, fhir = fhir_erased, "erasure requested by the data subject or, with a guardianship, their guardian");
     Ok(json(
         StatusCode::OK,
         json!({

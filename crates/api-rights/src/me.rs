@@ -9,11 +9,11 @@
 //! representative, 法定代理人, under APPI). Another person's consent or delegation answers
 //! 404, as if it did not exist.
 //!
-//! A guardian acting for a ward: the records they create name them in `given_by`; their
-//! reads of the ward's personal data (`/me/data`) are decided with the guardian as
-//! caller, so the access log names the guardian as actor with basis `guardian:<id>`;
-//! withdrawals and lifted stops (whose records name no actor) are logged with the
-//! guardianship id.
+//! A guardian acting for a ward: the records they create name them in `given_by`, the
+//! consents and delegations they withdraw in `withdrawn_by`; their reads of the ward's
+//! personal data (`/me/data`) are decided with the guardian as caller, so the access log
+//! names the guardian as actor with basis `guardian:<id>`; a stop they lift (its record
+//! is deleted) is logged with the guardianship id.
 //!
 //! # Layout
 //! - [`profile`] (`GET /me`) and [`data`] (`GET /me/data`, decided and audited);
