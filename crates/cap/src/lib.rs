@@ -9,9 +9,11 @@
 //! - [`validate`](mod@validate): the rules beyond the schema, every problem with its element path.
 //! - [`japan`]: 警戒レベル 3–5, shelter opening/closing and lifting as CAP values (a documented
 //!   table), bilingual alerts, and the L-Alert details ([`japan::EvacuationDetail`]).
-//! - [`geocode`]: 全国地方公共団体コード (check digit, the 群馬県 table), CAP geocode `JP-LGCode`.
+//! - [`geocode`]: 全国地方公共団体コード (check digit), the table of every prefecture, 市区町村 and
+//!   行政区 with their boundaries ([`geocode::Gazetteer`]), CAP geocode `JP-LGCode`.
 //!
-//! Invariant: no I/O, no HTTP, no SQL (the municipality table is compiled in).
+//! Invariant: no I/O, no HTTP, no SQL (the national table is compiled in; a city's own file is
+//! read by the program and handed over as text).
 //!
 //! Sources: OASIS, "Common Alerting Protocol Version 1.2", OASIS Standard, 1 July 2010, and
 //! its schema `CAP-v1.2.xsd`; 内閣府「避難情報に関するガイドライン」(令和3年5月); 総務省

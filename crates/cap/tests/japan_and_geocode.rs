@@ -1,6 +1,7 @@
-//! The evacuation-level table, the bilingual builder, and the municipality code table.
+//! The evacuation-level table, the bilingual builder, and the check digit of the municipality
+//! code (the table itself: `municipalities.rs`).
 
-use kizuna_cap::geocode::{self, check_code, check_digit, Kind};
+use kizuna_cap::geocode::{check_code, check_digit};
 use kizuna_cap::japan::*;
 use kizuna_cap::*;
 
@@ -20,56 +21,6 @@ fn check_digit_algorithm() {
     check_code("102016").expect("valid");
     assert!(check_code("102015").unwrap_err().contains("should be 6"));
     assert!(check_code("10201").is_err());
-}
-
-#[test]
-fn the_gunma_table_is_complete_and_every_code_checks() {
-    let all: Vec<_> = geocode::all().collect();
-    assert_eq!(all.len(), 35);
-    let count = |k| all.iter().filter(|m| m.kind == k).count();
-    assert_eq!((count(Kind::City), count(Kind::Town), count(Kind::Village)), (12, 15, 8));
-    for m in &all {
-        check_code(&m.code).unwrap_or_else(|e| panic!("{}: {e}", m.name));
-        assert_eq!(m.prefecture_code(), "10", "{}", m.name);
-        // Gunma reads 町 as まち and 村 as むら; cities end in し.
-        let ending = match m.kind {
-            Kind::City => "し",
-            Kind::Town => "まち",
-            Kind::Village => "むら",
-            Kind::Ward => unreachable!(),
-        };
-        assert!(m.kana.ends_with(ending), "{} {}", m.name, m.kana);
-        assert_eq!(m.kind == Kind::City, m.district.is_none(), "{}", m.name);
-        // Every representative point lies within Gunma's extent.
-        assert!((35.9..=37.1).contains(&m.point.lat) && (138.3..=139.8).contains(&m.point.lon), "{}", m.name);
-    }
-    // The file itself parses without a single problem (the runtime table falls back to empty).
-    assert_eq!(geocode::parse_csv(geocode::MUNICIPALITIES_CSV).expect("valid file").len(), 35);
-}
-
-#[test]
-fn lookup_by_five_or_six_digits_and_by_name() {
-    let m = geocode::lookup("102016").expect("前橋市");
-    assert_eq!((m.name.as_str(), m.kana.as_str()), ("前橋市", "まえばしし"));
-    assert_eq!(geocode::lookup("10201"), Some(m.clone()));
-    assert_eq!(geocode::lookup("102017"), None);
-    assert_eq!(geocode::lookup("131016"), None, "not shipped");
-    assert_eq!(geocode::by_name("みなかみ町").map(|m| m.code.as_str()), Some("104493"));
-    assert_eq!(geocode::lookup("104299").map(|m| m.district), Some(Some("吾妻郡".to_string())));
-    let area = m.area();
-    assert_eq!(area.geocode, [ValueName::new("JP-LGCode", "102016")]);
-}
-
-#[test]
-fn csv_problems_are_reported_by_line() {
-    let bad = "# comment\ncode,name,kana,kind,district,lat,lon\n102017,前橋市,まえばしし,city,,36.4,139.1\n102024,高崎市,たかさきし,metropolis,,36.3,139.0\n102032,桐生市\n";
-    let e = geocode::parse_csv(bad).unwrap_err();
-    assert!(e.contains("line 3") && e.contains("check digit"), "{e}");
-    assert!(e.contains("line 4: unknown kind"), "{e}");
-    assert!(e.contains("line 5: expected 7 columns"), "{e}");
-    assert!(geocode::parse_csv("code,name\n").is_err());
-    let ok = "code,name,kana,kind,district,lat,lon\n131016,千代田区,ちよだく,ward,,35.694,139.754\n";
-    assert_eq!(geocode::parse_csv(ok).expect("another prefecture")[0].kind, Kind::Ward);
 }
 
 #[test]

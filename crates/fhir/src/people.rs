@@ -234,7 +234,7 @@ const fn t(
     Municipality { code, name, district: Some(district), postal, weight: w }
 }
 
-/// From `crates/cap/data/gunma-municipalities.csv` (codes checked in the tests with the
+/// From `crates/cap/data/jp-municipalities.csv` (codes checked in the tests with the
 /// check-digit rule of `crates/cap/src/geocode.rs`). Small towns are included so that
 /// k-anonymity has to generalise the area.
 const MUNICIPALITIES: &[Municipality] = &[
