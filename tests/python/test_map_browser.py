@@ -1,9 +1,11 @@
 """The public alert map (/alerts/v1/map) in a real headless browser: Debian's Chromium
 driven by Playwright (its own browser downloads are never used: no internet is needed).
-The demo city is loaded, the page draws its shelters, the city issues a 警戒レベル4 alert
-through the API, and the area appears on the open page in the level-4 colour (purple,
-#AA00AA) through the page's Server-Sent Events stream. Screenshots are kept as
-tests/python/artifacts/map.png and map-prefecture.png (git-ignored)."""
+The demo city is loaded; the page draws the base layer (the demo's rivers), the real
+municipal and prefectural boundaries around the city with their names, and every shelter
+with its name; the city issues a 警戒レベル4 alert through the API, and the area appears on
+the open page in the level-4 colour (purple, #AA00AA) through the page's Server-Sent Events
+stream; an alert for the whole of 前橋市 (code only) is drawn with the city's boundary.
+Screenshots are kept as tests/python/artifacts/map.png and map-prefecture.png (git-ignored)."""
 
 from __future__ import annotations
 
@@ -59,12 +61,32 @@ def test_the_map_shows_shelters_and_a_new_alert_live(city):
             page.goto(f"{base}/map", wait_until="load")
             page.wait_for_selector("body[data-ready='true']", timeout=15_000)
 
-            # The bundled municipalities (approximate cells) and the demo's shelters.
-            assert page.locator("svg #cells path[data-code]").count() == 35
+            # The real municipal boundaries around the city (前橋市 and its neighbours), named,
+            # and the prefectural border; the base layer (the demo's rivers); the credit lines.
+            codes = page.eval_on_selector_all("svg #cells path[data-code]", "els => els.map(e => e.dataset.code)")
+            assert {"102016", "102041", "102032"} <= set(codes), codes
+            assert "131016" not in codes
+            labels = page.eval_on_selector_all("svg #labels .muni-label", "els => els.map(e => e.textContent)")
+            assert "前橋市" in labels and "伊勢崎市" in labels, labels
+            assert page.locator("svg #base path.pref[data-code='100005']").count() == 1
+            assert page.locator("svg #base path[data-layer='river']").count() >= 1
+            maebashi_d = page.get_attribute("svg #cells path[data-code='102016']", "d")
+            assert maebashi_d.count("L") > 60, "the real boundary (94 vertices), not a cell of a few"
+            attribution = page.text_content("#attribution")
+            assert "GSHHG" in attribution and "国土数値情報" in attribution, attribution
+
+            # Every shelter, with its name on the map.
             shelters = page.locator("svg [data-shelter-id]")
             assert shelters.count() >= 8, shelters.count()
             states = page.eval_on_selector_all("svg [data-shelter-id]", "els => els.map(e => e.dataset.open)")
             assert {"true", "false"} <= set(states), states
+            # (Names that would overlap are hidden until zoomed in; every one is in the SVG.)
+            drawn = page.eval_on_selector_all("svg [data-shelter-id] text.shelter-name", "els => els.map(e => e.textContent)")
+            published = requests.get(f"{base}/shelters.geojson", timeout=10).json()["features"]
+            names = [f["properties"]["name"] for f in published]
+            names = [n.get("ja") if isinstance(n, dict) else n for n in names]
+            assert sorted(drawn) == sorted(names), (drawn, names)
+            assert "絆川市立中央小学校" in drawn
             # The stream is connected before the alert is issued, so it arrives live.
             page.wait_for_selector("#status.live", timeout=10_000)
 
@@ -84,6 +106,14 @@ def test_the_map_shows_shelters_and_a_new_alert_live(city):
             print(f"alert drawn {seen * 1000:.0f} ms after the API call returned")
             assert seen <= 10
 
+            # A whole-municipality alert (code only): drawn with 前橋市's boundary, not a circle.
+            whole = f"{ident}-city"
+            r = requests.post(f"{base}/alerts", headers=city_admin(city), timeout=10, json={
+                "kind": "elderly-evacuation", "identifier": whole, "status": "Exercise", "areas": [{"code": "102016"}]})
+            assert r.status_code == 201, r.text
+            page.wait_for_selector(f"svg path[data-alert-id='{whole}']", state="attached", timeout=10_000)
+            assert page.get_attribute(f"svg path[data-alert-id='{whole}']", "d").count("L") > 60
+
             # Zoom buttons work (large touch targets), then keep a picture.
             before = page.get_attribute("#alerts", "transform")
             page.click("#zoom-in")
@@ -99,6 +129,13 @@ def test_the_map_shows_shelters_and_a_new_alert_live(city):
             page.screenshot(path=str(ARTIFACTS / "map-prefecture.png"))
             page.click("#fit-data")
             page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)
+            # Closer in on the city centre (a shelter chosen from the list), names readable.
+            page.click("#shelter-list li button >> nth=0")
+            page.evaluate("window.scrollTo(0, 0)")
+            visible = page.eval_on_selector_all(
+                "svg [data-shelter-id] text.shelter-name", "els => els.filter(e => e.getAttribute('visibility') !== 'hidden').length")
+            assert visible >= 4, visible
+            page.screenshot(path=str(ARTIFACTS / "map-centre.png"))
         finally:
             browser.close()
     assert external == [], f"the page requested other origins: {external}"

@@ -3,24 +3,26 @@
 //! - a CAP `polygon` (lat,lon pairs) becomes a GeoJSON Polygon (lon,lat positions);
 //! - a CAP `circle` (centre, radius in km) becomes a 32-gon inscribed in it (great-circle
 //!   destination points every 11.25°, closed);
-//! - an area with neither but with `JP-LGCode` geocodes becomes the Points of the
-//!   municipalities' representative points ([`kizuna_cap::geocode::lookup`]).
+//! - an area with neither but with `JP-LGCode` geocodes becomes the boundary of each coded
+//!   prefecture, municipality or ward ([`kizuna_cap::geocode::boundary`]: the national table's
+//!   or the site's own); a code whose entry has no boundary (most 行政区) becomes its point.
 //!
 //! The union of the areas of all info blocks (identical geometries once): one geometry as
-//! itself, several Polygons as a MultiPolygon, anything else as a GeometryCollection.
+//! itself, Polygons and MultiPolygons together as one MultiPolygon, anything with a Point as a
+//! GeometryCollection.
 //!
 //! "Which alerts apply here" ([`area_contains`]): inside a polygon (ray casting on lat/lon,
-//! fine at municipal scale), within a circle (haversine distance ≤ radius), or — for an area
-//! given only by municipality codes, whose boundary Kizuna does not ship — within
-//! [`GEOCODE_RADIUS_M`] of the municipality's representative point (an approximation: large
-//! municipalities extend further, and a point near a border may match the neighbour).
+//! fine at municipal scale), within a circle (haversine distance ≤ radius), inside the boundary
+//! of a coded area (holes and every part counted), or — only for a code without a boundary —
+//! within [`GEOCODE_RADIUS_M`] of its point (an approximation: a ward extends further, and a
+//! point near its edge may match the neighbour).
 
 use kizuna_cap::{Alert, Area, Circle, Point, Polygon};
 use serde_json::{json, Value};
 
 /// Mean Earth radius, metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
-/// How close to a municipality's representative point counts as "in" a geocode-only area.
+/// How close to the point of a coded area without a boundary counts as "in" it.
 pub const GEOCODE_RADIUS_M: f64 = 3_000.0;
 /// Vertices of the polygon approximating a circle.
 pub const CIRCLE_VERTICES: usize = 32;
@@ -67,13 +69,21 @@ fn circle(c: &Circle) -> Value {
     json!({"type": "Polygon", "coordinates": [ring(&pts)]})
 }
 
-/// The municipality points of an area's `JP-LGCode` geocodes (known codes only).
-pub fn geocode_points(area: &Area) -> Vec<Point> {
+/// The shape of one coded area: its boundary, else its point.
+pub enum CodedShape {
+    Boundary(&'static kizuna_cap::geocode::Boundary),
+    Point(Point),
+}
+
+/// The shapes of an area's `JP-LGCode` geocodes (known codes only).
+pub fn geocode_shapes(area: &Area) -> Vec<CodedShape> {
     area.geocode
         .iter()
         .filter(|g| g.value_name == kizuna_cap::geocode::VALUE_NAME_LG_CODE)
-        .filter_map(|g| kizuna_cap::geocode::lookup(&g.value))
-        .map(|m| m.point)
+        .filter_map(|g| match kizuna_cap::geocode::boundary(&g.value) {
+            Some(b) => Some(CodedShape::Boundary(b)),
+            None => kizuna_cap::geocode::lookup_ref(&g.value).map(|m| CodedShape::Point(m.point)),
+        })
         .collect()
 }
 
@@ -81,7 +91,10 @@ fn area_geometries(area: &Area) -> Vec<Value> {
     let mut out: Vec<Value> = area.polygon.iter().filter(|p| p.points().len() >= 3).map(polygon).collect();
     out.extend(area.circle.iter().map(circle));
     if area.polygon.is_empty() && area.circle.is_empty() {
-        out.extend(geocode_points(area).into_iter().map(|p| json!({"type": "Point", "coordinates": [p.lon, p.lat]})));
+        out.extend(geocode_shapes(area).into_iter().map(|s| match s {
+            CodedShape::Boundary(b) => b.to_geojson(),
+            CodedShape::Point(p) => json!({"type": "Point", "coordinates": [p.lon, p.lat]}),
+        }));
     }
     out
 }
@@ -98,8 +111,15 @@ pub fn alert_geometry(a: &Alert) -> Option<Value> {
     match all.len() {
         0 => None,
         1 => all.pop(),
-        _ if all.iter().all(|g| g["type"] == "Polygon") => {
-            let polys: Vec<Value> = all.into_iter().map(|g| g["coordinates"].clone()).collect();
+        _ if all.iter().all(|g| g["type"] == "Polygon" || g["type"] == "MultiPolygon") => {
+            let mut polys: Vec<Value> = Vec::new();
+            for g in all {
+                match (g["type"].as_str(), g.get("coordinates")) {
+                    (Some("Polygon"), Some(c)) => polys.push(c.clone()),
+                    (_, Some(Value::Array(parts))) => polys.extend(parts.iter().cloned()),
+                    _ => {}
+                }
+            }
             Some(json!({"type": "MultiPolygon", "coordinates": polys}))
         }
         _ => Some(json!({"type": "GeometryCollection", "geometries": all})),
@@ -130,7 +150,10 @@ pub fn in_polygon(p: Point, poly: &[Point]) -> bool {
 /// Whether `p` lies in `area` (see the module documentation for geocode-only areas).
 pub fn area_contains(area: &Area, p: Point) -> bool {
     if area.polygon.is_empty() && area.circle.is_empty() {
-        return geocode_points(area).into_iter().any(|m| haversine_m(m, p) <= GEOCODE_RADIUS_M);
+        return geocode_shapes(area).into_iter().any(|s| match s {
+            CodedShape::Boundary(b) => b.contains(p),
+            CodedShape::Point(m) => haversine_m(m, p) <= GEOCODE_RADIUS_M,
+        });
     }
     area.polygon.iter().any(|poly| in_polygon(p, poly.points()))
         || area.circle.iter().any(|c| haversine_m(c.center, p) <= c.radius * 1000.0)
@@ -156,6 +179,51 @@ mod tests {
             let q = Point::new(pos[1].as_f64().unwrap_or(0.0), pos[0].as_f64().unwrap_or(0.0));
             assert!((haversine_m(c.center, q) - 2000.0).abs() < 1.0);
         }
+    }
+
+    fn coded(code: &str) -> Area {
+        let mut a = Area::new("coded");
+        a.geocode.push(kizuna_cap::ValueName::new(kizuna_cap::geocode::VALUE_NAME_LG_CODE, code));
+        a
+    }
+
+    #[test]
+    fn a_coded_municipality_is_its_boundary() {
+        let maebashi = coded("102016");
+        let g = area_geometries(&maebashi);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0]["type"], "MultiPolygon");
+        // 前橋市役所; 赤城山の北麓 (沼田市, 36.62, 139.19 — once within reach of no 3 km circle of
+        // the office either); 高崎駅 (高崎市), 9 km from 前橋市役所.
+        assert!(area_contains(&maebashi, Point::new(36.3895, 139.0634)));
+        assert!(area_contains(&maebashi, Point::new(36.50, 139.20)), "前橋市 reaches far from its office");
+        assert!(!area_contains(&maebashi, Point::new(36.3227, 139.0126)));
+        assert!(!area_contains(&maebashi, Point::new(36.62, 139.19)));
+    }
+
+    #[test]
+    fn a_coded_ward_without_boundary_is_its_point() {
+        // 札幌市中央区: the JMA does not draw 札幌市's wards.
+        let chuo = coded("011011");
+        let g = area_geometries(&chuo);
+        assert_eq!(g[0]["type"], "Point");
+        let office =
+            Point::new(g[0]["coordinates"][1].as_f64().unwrap_or(0.0), g[0]["coordinates"][0].as_f64().unwrap_or(0.0));
+        assert!(area_contains(&chuo, office));
+        assert!(!area_contains(&chuo, Point::new(office.lat + 0.1, office.lon)));
+    }
+
+    #[test]
+    fn polygons_and_boundaries_unite_in_one_multipolygon() {
+        let mut a = kizuna_cap::samples::maebashi_evacuation_order();
+        a.info.truncate(1);
+        let mut drawn = Area::new("drawn");
+        drawn.polygon.push(Polygon::closed(vec![Point::new(0.0, 0.0), Point::new(0.0, 1.0), Point::new(1.0, 1.0)]));
+        a.info[0].area = vec![coded("102016"), drawn];
+        let g = alert_geometry(&a).expect("geometry");
+        assert_eq!(g["type"], "MultiPolygon");
+        let n = kizuna_cap::geocode::boundary("102016").map(|b| b.polygons().len()).unwrap_or(0);
+        assert_eq!(g["coordinates"].as_array().map(Vec::len), Some(n + 1));
     }
 
     #[test]

@@ -40,14 +40,17 @@
 //!
 //! # Layout
 //! - `entity.rs`: the entity contract and the JSON summary;
-//! - `geo.rs`: CAP areas as GeoJSON, point-in-area (geocode-only areas: 3 km around the
-//!   municipality's point);
+//! - `geo.rs`: CAP areas as GeoJSON, point-in-area (geocode-only areas: the coded area's
+//!   boundary, or 3 km around its point when it has none);
 //! - `issue.rs`: reading a request to issue (XML, CAP JSON, shorthand);
 //! - `atom.rs`: the Atom feed;
+//! - `map.rs`: the public map page and its layers (municipal boundaries, shelters);
+//! - `basemap.rs`: the map's base layer (roads, rivers, water…) from the site's file;
 //! - `media.rs`: media registration and receipts over HTTP;
 //! - `shelters.rs`: opening and closing a shelter, which issues its alert.
 
 pub mod atom;
+pub mod basemap;
 pub mod entity;
 pub mod geo;
 pub mod issue;
@@ -103,6 +106,7 @@ pub const NAME: &str = "https://smartdatamodels.org/name";
 pub struct AlertsState {
     api: ApiState,
     channels: Arc<Mutex<HashMap<String, broadcast::Sender<String>>>>,
+    basemap: Option<Arc<basemap::Basemap>>,
 }
 
 impl FromRef<AlertsState> for ApiState {
@@ -117,15 +121,26 @@ impl AlertsState {
         &self.api
     }
 
+    /// The public map's base layer, if the site has one.
+    pub(crate) fn basemap(&self) -> Option<&basemap::Basemap> {
+        self.basemap.as_deref()
+    }
+
     fn channel(&self, tenant: &str) -> broadcast::Sender<String> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(tenant.to_string()).or_insert_with(|| broadcast::channel(256).0).clone()
     }
 }
 
-/// The alerts API, to be nested at `/alerts/v1` (see the crate documentation).
+/// The alerts API, to be nested at `/alerts/v1` (see the crate documentation), without a base
+/// map.
 pub fn alerts_router(state: ApiState) -> Router {
-    let state = AlertsState { api: state, channels: Arc::default() };
+    alerts_router_with(state, None)
+}
+
+/// The alerts API with the public map's base layer ([`basemap`]).
+pub fn alerts_router_with(state: ApiState, basemap: Option<basemap::Basemap>) -> Router {
+    let state = AlertsState { api: state, channels: Arc::default(), basemap: basemap.map(Arc::new) };
     Router::new()
         .route("/alerts", get(list).post(issue_alert))
         .route("/alerts/{identifier}", get(one))
@@ -214,8 +229,8 @@ async fn load(st: &ApiState, tenant: &str) -> Result<Vec<Stored>, ApiError> {
 }
 
 /// The alerts that may apply at `p`, found with the store's spatial index: those whose
-/// `location` intersects the point (polygons, circles as polygons) and those within the
-/// 3 km of a municipality's representative point (code-only areas, see [`geo`]). Only
+/// `location` intersects the point (polygons, circles as polygons, coded boundaries) and those
+/// within 3 km of the point of a coded area without a boundary (see [`geo`]). Only
 /// candidates: `/here` then checks each exactly, as before.
 async fn candidates_at(st: &ApiState, tenant: &str, p: Point) -> Result<Vec<Stored>, ApiError> {
     let point = format!("[{},{}]", p.lon, p.lat);

@@ -8,7 +8,8 @@
 //! |---|---|
 //! | `GET /map` | the page (`static/map.html`); it passes its own `?tenant=` on to the requests below |
 //! | `GET /map.js`, `GET /map.css` | its script and style (`static/map.js`, `static/map.css`) |
-//! | `GET /municipalities.geojson` | the bundled municipalities with **approximate** areas (below) |
+//! | `GET /municipalities.geojson?bbox=w,s,e,n` | the 市区町村 whose boundary meets the box (without `bbox`: the base map's extent, else all of Japan, 4 MB) |
+//! | `GET /basemap.geojson` | the base layer (below); an empty FeatureCollection when the site has none |
 //! | `GET /shelters.geojson` | every shelter of the tenant, open or closed, with capacity and occupancy (`active.geojson` has the open ones only) |
 //!
 //! Everything is compiled into the binary (`include_str!`); the page loads nothing from
@@ -33,47 +34,37 @@
 //! | none | e.g. 避難所開設, other CAP events | blue (Kizuna's choice) | `#1E63D6` |
 //!
 //! The same table is [`LEVEL_COLOURS`] (the script receives it in the page) and the legend of
-//! the page. An alert area whose CAP `area` has only a `geocode` (a GeoJSON `Point`) is drawn
-//! as a 3 km circle around the municipality's point, the same rule as `/here` uses.
+//! the page. An alert area given by a municipality code is drawn with the municipality's
+//! boundary (`geo`); a code without a boundary (most 行政区) as a 3 km circle around its point,
+//! the same rule as `/here` uses.
 //!
-//! # Municipal boundaries are approximate
+//! # What is under the alerts
 //!
-//! Kizuna ships one representative point per municipality (`kizuna_cap::geocode`, for 群馬県
-//! the municipal offices), not boundaries. [`municipalities_geojson`] therefore *derives* an area per
-//! municipality: the Voronoi cell of its point among all the points (every place is given to
-//! the nearest municipal office), clipped to the convex hull of all the points expanded by
-//! [`HULL_MARGIN_KM`]. Computed once, in a local plane (kilometres east and north of the
-//! points' centre), then written back as WGS 84 longitude/latitude. These cells are **not**
-//! the legal boundaries — a town can be off by kilometres — and the page says so; the
-//! GeoJSON says so in its `approximate` and `source` members.
+//! - the base layer ([`crate::basemap`]): roads, railways, rivers, water and place names of the
+//!   area, from `--basemap FILE` (or the demo city's, with `--demo`), at `/basemap.geojson`;
+//! - the boundaries of the 市区町村 in view ([`municipalities_geojson`], from
+//!   `kizuna_cap::geocode`: the JMA's areas drawn from 国土数値情報（行政区域）, or the site's own
+//!   `--municipalities` file) with their names;
+//! - the shelters, each with its name, open or closed, occupancy and capacity.
 //!
-//! To ship real boundaries later: put a GeoJSON FeatureCollection of municipal polygons
-//! (for example converted from 国土数値情報 行政区域データ N03, simplified to a few hundred
-//! kilobytes) as `crates/api-alerts/static/municipalities.geojson`, each feature with the
-//! 6-digit `code` and `name` properties, serve it with `include_str!` from
-//! [`municipalities_geojson`] instead of the derived cells, and keep `label` points (the
-//! script labels a feature at its `label` `[lon, lat]`, else at its first vertex); the script
-//! needs no change.
+//! The page asks for the municipalities in the base map's extent (else around its alerts and
+//! shelters) with `?bbox=west,south,east,north`.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use kizuna_cap::geocode::{self, Municipality};
 use serde_json::{json, Value};
 
 use kizuna_api_ngsild::ApiError;
 
 use crate::entity::{attr, LOCATION};
 use crate::{
-    all_of_type, AlertsState, PublicTenant, CAPACITY, IS_OPEN, MOUNT, NAME, OCCUPANCY, POI_CATEGORY, POI_TYPE,
+    all_of_type, bad, AlertsState, PublicTenant, CAPACITY, IS_OPEN, MOUNT, NAME, OCCUPANCY, POI_CATEGORY, POI_TYPE,
 };
-
-/// How far the clipping hull reaches beyond the outermost municipal offices.
-pub const HULL_MARGIN_KM: f64 = 5.0;
 
 /// Warning level → fill colour (see the module documentation); `"none"` for alerts without one.
 pub const LEVEL_COLOURS: [(&str, &str); 6] =
@@ -89,7 +80,8 @@ pub(crate) fn routes() -> Router<AlertsState> {
         .route("/map", get(page))
         .route("/map.js", get(|| async { text("text/javascript; charset=utf-8", JS.to_string()) }))
         .route("/map.css", get(|| async { text("text/css; charset=utf-8", CSS.to_string()) }))
-        .route("/municipalities.geojson", get(|| async { municipalities_response() }))
+        .route("/municipalities.geojson", get(municipalities))
+        .route("/basemap.geojson", get(basemap))
         .route("/shelters.geojson", get(shelters))
 }
 
@@ -108,8 +100,49 @@ async fn page() -> Response {
     text("text/html; charset=utf-8", page_html())
 }
 
-fn municipalities_response() -> Response {
-    text("application/geo+json", municipalities_geojson().to_string())
+/// `GET /municipalities.geojson?bbox=`.
+async fn municipalities(
+    State(st): State<AlertsState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let bbox = match q.get("bbox") {
+        Some(raw) => Some(parse_bbox(raw)?),
+        None => st.basemap().map(|b| b.bbox()),
+    };
+    Ok(text("application/geo+json", municipalities_geojson(bbox).to_string()))
+}
+
+/// `w,s,e,n` in degrees.
+fn parse_bbox(raw: &str) -> Result<[f64; 4], ApiError> {
+    let v: Vec<f64> = raw
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad(format!("bbox: '{raw}' is not four numbers west,south,east,north")))?;
+    let [w, s, e, n] = v[..] else {
+        return Err(bad(format!("bbox: '{raw}' is not four numbers west,south,east,north")));
+    };
+    if !(v.iter().all(|x| x.is_finite())
+        && (-180.0..=180.0).contains(&w)
+        && (-180.0..=180.0).contains(&e)
+        && (-90.0..=90.0).contains(&s)
+        && (-90.0..=90.0).contains(&n)
+        && w <= e
+        && s <= n)
+    {
+        return Err(bad(format!(
+            "bbox: '{raw}' is not west,south,east,north in degrees with west ≤ east and south ≤ north"
+        )));
+    }
+    Ok([w, s, e, n])
+}
+
+/// `GET /basemap.geojson`.
+async fn basemap(State(st): State<AlertsState>) -> Response {
+    match st.basemap() {
+        Some(b) => text("application/geo+json", b.json().to_string()),
+        None => text("application/geo+json", json!({"type": "FeatureCollection", "features": []}).to_string()),
+    }
 }
 
 /// `GET /shelters.geojson`: every shelter of the tenant (open or closed).
@@ -142,170 +175,68 @@ async fn shelters(State(st): State<AlertsState>, PublicTenant(tenant): PublicTen
     Ok(text("application/geo+json", json!({"type": "FeatureCollection", "features": features}).to_string()))
 }
 
-/// The bundled municipalities as a FeatureCollection of their approximate areas (computed
-/// once; see the module documentation).
-pub fn municipalities_geojson() -> &'static Value {
-    static CELLS: OnceLock<Value> = OnceLock::new();
-    CELLS.get_or_init(|| {
-        let all: Vec<&Municipality> = geocode::all().collect();
-        let cells = voronoi_cells(&all.iter().map(|m| (m.point.lon, m.point.lat)).collect::<Vec<_>>(), HULL_MARGIN_KM);
-        let features: Vec<Value> = all
-            .iter()
-            .zip(cells)
-            .map(|(m, cell)| {
-                let mut ring: Vec<Value> = cell.iter().map(|&(lon, lat)| json!([round(lon), round(lat)])).collect();
-                if let Some(first) = ring.first().cloned() {
-                    ring.push(first);
-                }
+/// The 市区町村 and 都道府県 of the table in use whose boundary meets `bbox` (all when `None`),
+/// each with its code, name, reading, kind and a `label` point `[lon, lat]` inside it.
+pub fn municipalities_geojson(bbox: Option<[f64; 4]>) -> Value {
+    let table = kizuna_cap::geocode::table();
+    let features: Vec<Value> = table
+        .iter()
+        .filter(|m| m.kind.is_municipality() || m.kind == kizuna_cap::geocode::Kind::Prefecture)
+        .filter_map(|m| {
+            let b = table.boundary(&m.code)?;
+            bbox.is_none_or(|bb| b.meets_bbox(bb)).then(|| {
                 json!({
                     "type": "Feature",
                     "id": m.code,
-                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    "geometry": b.to_geojson(),
                     "properties": {
                         "code": m.code,
                         "name": m.name,
                         "kana": m.kana,
                         "kind": m.kind,
-                        "district": m.district,
                         "label": [m.point.lon, m.point.lat],
                     }
                 })
             })
-            .collect();
-        json!({
-            "type": "FeatureCollection",
-            "approximate": true,
-            "source": format!(
-                "Voronoi cells of the municipal offices (kizuna_cap::geocode), clipped to their convex hull \
-                 expanded by {HULL_MARGIN_KM} km: approximate areas, not legal boundaries"
-            ),
-            "features": features,
         })
+        .collect();
+    json!({
+        "type": "FeatureCollection",
+        "attribution": BOUNDARY_ATTRIBUTION,
+        "features": features,
     })
 }
 
-fn round(x: f64) -> f64 {
-    (x * 1e5).round() / 1e5
-}
-
-type Xy = (f64, f64);
-
-/// Kilometres per degree of latitude (mean).
-const KM_PER_DEG: f64 = 111.2;
-
-/// The Voronoi cell of every site (`(lon, lat)`), clipped to the sites' convex hull expanded by
-/// `margin_km`; each cell a counter-clockwise ring of `(lon, lat)`, not closed.
-fn voronoi_cells(sites: &[Xy], margin_km: f64) -> Vec<Vec<Xy>> {
-    if sites.is_empty() {
-        return Vec::new();
-    }
-    let n = sites.len() as f64;
-    let lon0 = sites.iter().map(|s| s.0).sum::<f64>() / n;
-    let lat0 = sites.iter().map(|s| s.1).sum::<f64>() / n;
-    let kx = KM_PER_DEG * lat0.to_radians().cos();
-    let to_km = |(lon, lat): Xy| ((lon - lon0) * kx, (lat - lat0) * KM_PER_DEG);
-    let to_deg = |(x, y): Xy| (lon0 + x / kx, lat0 + y / KM_PER_DEG);
-    let pts: Vec<Xy> = sites.iter().copied().map(to_km).collect();
-    // The hull expanded by the margin: the hull of circles (24-gons) around every hull vertex.
-    let mut ring_pts = Vec::new();
-    for &(x, y) in &convex_hull(&pts) {
-        for i in 0..24 {
-            let a = f64::from(i) * std::f64::consts::TAU / 24.0;
-            ring_pts.push((x + margin_km * a.cos(), y + margin_km * a.sin()));
-        }
-    }
-    let clip = convex_hull(&ring_pts);
-    pts.iter()
-        .enumerate()
-        .map(|(i, &p)| {
-            let mut cell = clip.clone();
-            for (j, &q) in pts.iter().enumerate() {
-                if i != j && p != q {
-                    // Keep the half-plane nearer p than q: (x - m)·(q - p) <= 0.
-                    let m = ((p.0 + q.0) / 2.0, (p.1 + q.1) / 2.0);
-                    let d = (q.0 - p.0, q.1 - p.1);
-                    cell = clip_half_plane(&cell, |v| (v.0 - m.0) * d.0 + (v.1 - m.1) * d.1);
-                }
-            }
-            cell.into_iter().map(to_deg).collect()
-        })
-        .collect()
-}
-
-fn cross(o: Xy, a: Xy, b: Xy) -> f64 {
-    (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
-}
-
-/// Andrew's monotone chain; counter-clockwise, not closed.
-fn convex_hull(points: &[Xy]) -> Vec<Xy> {
-    let mut p = points.to_vec();
-    p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    p.dedup();
-    if p.len() < 3 {
-        return p;
-    }
-    let mut hull: Vec<Xy> = Vec::with_capacity(2 * p.len());
-    for pass in 0..2 {
-        let start = hull.len();
-        let iter: Box<dyn Iterator<Item = &Xy>> = if pass == 0 { Box::new(p.iter()) } else { Box::new(p.iter().rev()) };
-        for &pt in iter {
-            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], pt) <= 0.0 {
-                hull.pop();
-            }
-            hull.push(pt);
-        }
-        hull.pop();
-    }
-    hull
-}
-
-/// Sutherland–Hodgman against one half-plane: keeps the part where `f(v) <= 0`.
-fn clip_half_plane(poly: &[Xy], f: impl Fn(Xy) -> f64) -> Vec<Xy> {
-    let mut out = Vec::with_capacity(poly.len() + 1);
-    for (k, &a) in poly.iter().enumerate() {
-        let b = poly[(k + 1) % poly.len()];
-        let (fa, fb) = (f(a), f(b));
-        if fa <= 0.0 {
-            out.push(a);
-        }
-        if (fa < 0.0 && fb > 0.0) || (fa > 0.0 && fb < 0.0) {
-            let t = fa / (fa - fb);
-            out.push((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)));
-        }
-    }
-    out
-}
+/// The credit line of the national boundaries (see DATA-SOURCES.md).
+pub const BOUNDARY_ATTRIBUTION: &str =
+    "市区町村界: 気象庁の区域データ（国土数値情報（行政区域）を加工） / boundaries: JMA, from MLIT National Land Numerical Information";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn area(poly: &[Xy]) -> f64 {
-        (0..poly.len()).map(|i| cross((0.0, 0.0), poly[i], poly[(i + 1) % poly.len()])).sum::<f64>() / 2.0
-    }
-
-    fn inside(poly: &[Xy], p: Xy) -> bool {
-        (0..poly.len()).all(|i| cross(poly[i], poly[(i + 1) % poly.len()], p) >= -1e-12)
+    #[test]
+    fn municipalities_in_a_box_are_the_real_ones() {
+        // Around 前橋市役所: 前橋市 and its neighbours, not 千代田区.
+        let doc = municipalities_geojson(Some([139.0, 36.35, 139.1, 36.42]));
+        let codes: Vec<&str> =
+            doc["features"].as_array().into_iter().flatten().filter_map(|f| f["id"].as_str()).collect();
+        assert!(codes.contains(&"102016") && codes.contains(&"102024"), "{codes:?}");
+        assert!(!codes.contains(&"131016"));
+        assert!(codes.len() < 20, "{codes:?}");
+        let maebashi =
+            doc["features"].as_array().into_iter().flatten().find(|f| f["id"] == "102016").cloned().unwrap_or_default();
+        assert_eq!(maebashi["geometry"]["type"], "MultiPolygon");
+        assert_eq!(maebashi["properties"]["name"], "前橋市");
     }
 
     #[test]
-    fn cells_tile_the_expanded_hull_and_hold_their_own_office() {
-        let sites: Vec<Xy> = geocode::all().map(|m| (m.point.lon, m.point.lat)).collect();
-        assert_eq!(sites.len(), 35);
-        let cells = voronoi_cells(&sites, HULL_MARGIN_KM);
-        assert_eq!(cells.len(), 35);
-        for (s, c) in sites.iter().zip(&cells) {
-            assert!(c.len() >= 3, "a cell of {s:?} is degenerate");
-            assert!(area(c) > 0.0, "cells are counter-clockwise");
-            assert!(inside(c, *s), "the cell of {s:?} does not contain its office");
-        }
-        // The cells partition the clipping polygon: their areas add up to its area.
-        let hull = convex_hull(&sites);
-        let total: f64 = cells.iter().map(|c| area(c)).sum();
-        assert!(total > area(&hull), "the margin adds area beyond the hull");
-        let doc = municipalities_geojson();
-        assert_eq!(doc["features"].as_array().map(Vec::len), Some(35));
-        assert_eq!(doc["approximate"], true);
+    fn a_bbox_must_be_four_ordered_numbers() {
+        assert!(parse_bbox("139,36,140,37").is_ok());
+        assert!(parse_bbox("139,36,140").is_err());
+        assert!(parse_bbox("140,36,139,37").is_err());
+        assert!(parse_bbox("139,36,140,x").is_err());
+        assert!(parse_bbox("139,36,140,NaN").is_err());
     }
 
     #[test]

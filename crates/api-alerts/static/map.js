@@ -2,10 +2,16 @@
 // nothing from another origin. See crates/api-alerts/src/map.rs for the design.
 //
 // Projection: equirectangular, x = lon * cos(lat0), y = -lat (world units are degrees of
-// latitude), lat0 the middle latitude of the municipalities. The view maps world units to
-// screen pixels, screen = world * s + (tx, ty); the areas (cells, alerts) are drawn once in
-// world units inside groups carrying that transform (strokes do not scale), the labels and
-// shelter markers are placed in screen pixels on every change of the view.
+// latitude), lat0 the middle latitude of the map's area. The view maps world units to screen
+// pixels, screen = world * s + (tx, ty); the areas and lines (municipalities, base layer,
+// alerts) are drawn once in world units inside groups carrying that transform (strokes do not
+// scale), the labels and shelter markers are placed in screen pixels on every change of the view.
+//
+// Layers, bottom to top: municipalities (real boundaries, /municipalities.geojson?bbox=), the
+// base layer (water, rivers, railways, roads, /basemap.geojson), prefectural borders, alert
+// areas, labels (municipality and place names), shelters with their names.
+//
+// The map's area: the base map's extent, else the alerts' and shelters' extent widened.
 //
 // Live updates: an EventSource on /stream; every `alert` event (and every (re)connection)
 // re-fetches active.geojson and shelters.geojson. Shelter occupancy changes made through
@@ -24,6 +30,7 @@
 
   var svg = document.getElementById('map');
   var gCells = document.getElementById('cells');
+  var gBase = document.getElementById('base');
   var gAlerts = document.getElementById('alerts');
   var gLabels = document.getElementById('labels');
   var gShelters = document.getElementById('shelters');
@@ -33,6 +40,9 @@
   var kx = Math.cos(36.4 * Math.PI / 180);
   var view = { s: 100, tx: 0, ty: 0 };
   var munis = [];
+  var baseDoc = { features: [] };
+  var areaBox = null; // [w, s, e, n] of the map's area
+  var attributions = [];
   var alerts = [];
   var shelters = [];
   var userMoved = false;
@@ -105,6 +115,25 @@
     }
   }
 
+  // Every line of a GeoJSON LineString / MultiLineString / Polygon (its rings), as arrays of positions.
+  function lines(g) {
+    if (!g) return [];
+    switch (g.type) {
+      case 'LineString': return [g.coordinates];
+      case 'MultiLineString': return g.coordinates;
+      default: return rings(g);
+    }
+  }
+
+  function lineData(ls) {
+    return ls.map(function (line) {
+      return line.map(function (c, i) {
+        var p = project(c);
+        return (i ? 'L' : 'M') + p[0].toFixed(6) + ' ' + p[1].toFixed(6);
+      }).join('');
+    }).join('');
+  }
+
   function pathData(rs) {
     return rs.map(function (ring) {
       return ring.map(function (c, i) {
@@ -143,14 +172,15 @@
   }
 
   function fitAll() {
-    fit(bbox([].concat.apply([], munis.map(function (f) { return rings(f.geometry)[0] || []; }))));
+    if (areaBox) fit(bbox([[areaBox[0], areaBox[1]], [areaBox[2], areaBox[3]]]));
+    else fitData();
   }
 
   function fitData() {
     var coords = [];
     alerts.forEach(function (f) { rings(f.geometry).forEach(function (r) { coords = coords.concat(r); }); });
     shelters.forEach(function (f) { coords.push(f.geometry.coordinates); });
-    if (coords.length) fit(bbox(coords), 0.03); else fitAll();
+    if (coords.length) fit(bbox(coords), 0.03); else if (areaBox) fitAll();
   }
 
   function zoomAt(px, py, f) {
@@ -165,6 +195,7 @@
   function applyView() {
     var m = 'matrix(' + view.s + ' 0 0 ' + view.s + ' ' + view.tx + ' ' + view.ty + ')';
     gCells.setAttribute('transform', m);
+    gBase.setAttribute('transform', m);
     gAlerts.setAttribute('transform', m);
     placeOverlays();
   }
@@ -175,9 +206,19 @@
       t.setAttribute('x', p[0].toFixed(1));
       t.setAttribute('y', p[1].toFixed(1));
     });
+    // Shelter names that would overlap one already placed are hidden until the map is zoomed
+    // in (the name stays in the marker's title and the list).
+    var placed = [];
     Array.prototype.forEach.call(gShelters.childNodes, function (g) {
       var p = toScreen(JSON.parse(g.getAttribute('data-at')));
       g.setAttribute('transform', 'translate(' + p[0].toFixed(1) + ' ' + p[1].toFixed(1) + ')');
+      var name = g.querySelector('.shelter-name');
+      if (!name) return;
+      var half = name.textContent.length * 6.5;
+      var box = [p[0] - half, p[1] + 12, p[0] + half, p[1] + 30];
+      var clash = placed.some(function (b) { return box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3]; });
+      name.setAttribute('visibility', clash ? 'hidden' : 'visible');
+      if (!clash) placed.push(box);
     });
   }
 
@@ -188,20 +229,64 @@
     return f.properties.label || (rings(f.geometry)[0] || [[0, 0]])[0];
   }
 
+  function label(cls, at, s) {
+    var t = el('text', { 'class': cls, 'data-at': JSON.stringify(at) });
+    t.appendChild(text(s));
+    gLabels.appendChild(t);
+  }
+
+  // Municipalities (filled, dashed outline, named) under the base layer; prefectural borders
+  // over it.
   function drawMunicipalities() {
     gCells.textContent = '';
-    gLabels.textContent = '';
+    Array.prototype.slice.call(gLabels.querySelectorAll('.muni-label')).forEach(function (n) { n.remove(); });
+    Array.prototype.slice.call(gBase.querySelectorAll('.pref')).forEach(function (n) { n.remove(); });
     munis.forEach(function (f) {
       var p = f.properties;
-      var path = el('path', { 'class': 'cell', d: pathData(rings(f.geometry)), 'data-code': p.code });
+      var pref = p.kind === 'prefecture';
+      var path = el('path', { 'class': pref ? 'pref' : 'cell', d: pathData(rings(f.geometry)), 'data-code': p.code, 'fill-rule': 'evenodd' });
       var t = el('title');
-      t.appendChild(text(p.name + ' (' + p.code + ') — 概略の区域 / approximate area'));
+      t.appendChild(text(p.name + ' (' + p.code + ')'));
       path.appendChild(t);
-      gCells.appendChild(path);
-      var label = el('text', { 'class': 'muni-label', 'data-at': JSON.stringify(labelAt(f)) });
-      label.appendChild(text(p.name));
-      gLabels.appendChild(label);
+      if (pref) gBase.appendChild(path); else gCells.appendChild(path);
+      if (!pref) label('muni-label', labelAt(f), p.name);
     });
+  }
+
+  // The base layer: each feature a path with data-layer (water, coastline, river, railway,
+  // road, boundary), roads with a casing under them; places as labels.
+  function drawBase() {
+    gBase.textContent = '';
+    var order = ['water', 'coastline', 'river', 'railway', 'road', 'boundary'];
+    var feats = baseDoc.features.slice().sort(function (a, b) {
+      return order.indexOf(a.properties.layer) - order.indexOf(b.properties.layer);
+    });
+    feats.forEach(function (f) {
+      var p = f.properties;
+      if (p.layer === 'place') {
+        label('place-label', f.geometry.coordinates, p.name);
+        return;
+      }
+      var d = p.layer === 'water' ? pathData(rings(f.geometry)) : lineData(lines(f.geometry));
+      var attrs = { d: d, 'data-layer': p.layer };
+      if (p['class']) attrs['data-class'] = p['class'];
+      if (p.layer === 'road') {
+        var casing = el('path', attrs);
+        casing.setAttribute('class', 'casing');
+        gBase.appendChild(casing);
+      }
+      var path = el('path', attrs);
+      if (p.name) {
+        var t = el('title');
+        t.appendChild(text(p.name));
+        path.appendChild(t);
+      }
+      gBase.appendChild(path);
+    });
+  }
+
+  function setAttribution() {
+    document.getElementById('attribution').textContent = attributions.filter(Boolean).join(' · ');
   }
 
   function shelterText(p) {
@@ -250,9 +335,12 @@
       t.appendChild(text(name + ' — ' + shelterText(p)));
       g.appendChild(t);
       g.appendChild(el('circle', { r: '10' }));
-      var label = el('text', { y: '-14' });
-      label.appendChild(text(p.isOpen && p.capacity != null ? (p.occupancy || 0) + '/' + p.capacity : (p.isOpen ? '' : '閉')));
-      g.appendChild(label);
+      var count = el('text', { y: '-14', 'class': 'shelter-count' });
+      count.appendChild(text(p.isOpen && p.capacity != null ? (p.occupancy || 0) + '/' + p.capacity : (p.isOpen ? '' : '閉')));
+      g.appendChild(count);
+      var named = el('text', { y: '25', 'class': 'shelter-name' });
+      named.appendChild(text(name));
+      g.appendChild(named);
       g.addEventListener('keydown', function (e) { if (e.key === 'Enter') showInfo(name + ' — ' + shelterText(p)); });
       gShelters.appendChild(g);
     });
@@ -326,7 +414,8 @@
   // ---- data ------------------------------------------------------------------------------
 
   function getJson(path) {
-    return fetch(BASE + path + query, { cache: 'no-store' }).then(function (r) {
+    var q = query && path.indexOf('?') >= 0 ? '&' + query.slice(1) : query;
+    return fetch(BASE + path + q, { cache: 'no-store' }).then(function (r) {
       if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
       return r.json();
     });
@@ -446,17 +535,63 @@
     s.style.background = COLOURS[s.getAttribute('data-level')];
   });
 
-  fetch(BASE + '/municipalities.geojson', { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (doc) {
-    munis = doc.features;
-    var lats = munis.map(function (f) { return labelAt(f)[1]; });
-    var lat0 = (Math.min.apply(null, lats) + Math.max.apply(null, lats)) / 2;
-    kx = Math.cos(lat0 * Math.PI / 180);
-    drawMunicipalities();
-    fitAll();
+  function widen(b, by) {
+    var dx = Math.max((b[2] - b[0]) * by, 0.05);
+    var dy = Math.max((b[3] - b[1]) * by, 0.05);
+    return [b[0] - dx, b[1] - dy, b[2] + dx, b[3] + dy];
+  }
+
+  // The alerts' and shelters' extent as [w, s, e, n], or null.
+  function dataBox() {
+    var coords = [];
+    alerts.forEach(function (f) { rings(f.geometry).forEach(function (r) { coords = coords.concat(r); }); });
+    shelters.forEach(function (f) { coords.push(f.geometry.coordinates); });
+    if (!coords.length) return null;
+    var b = [Infinity, Infinity, -Infinity, -Infinity];
+    coords.forEach(function (c) {
+      b = [Math.min(b[0], c[0]), Math.min(b[1], c[1]), Math.max(b[2], c[0]), Math.max(b[3], c[1])];
+    });
+    return b;
+  }
+
+  getJson('/basemap.geojson').then(function (doc) {
+    baseDoc = doc;
+    if (doc.bbox) areaBox = doc.bbox;
+    attributions[0] = doc.attribution || '';
     return refresh();
   }).then(function () {
+    if (!areaBox) {
+      var d = dataBox();
+      if (d) areaBox = widen(d, 0.5);
+    }
+    if (!areaBox) return null;
+    kx = Math.cos((areaBox[1] + areaBox[3]) / 2 * Math.PI / 180);
+    return getJson('/municipalities.geojson?bbox=' + areaBox.map(function (x) { return x.toFixed(5); }).join(',')).then(function (doc) {
+      munis = doc.features;
+      attributions[1] = doc.attribution || '';
+    });
+  }).then(function () {
+    // Everything was projected with kx: draw (again) now that it is known.
+    drawBase();
+    drawMunicipalities();
+    drawAlerts();
+    drawShelters();
+    setAttribution();
+    if (!userMoved) fitData();
+    // The legend shows the base layers this map has.
+    Array.prototype.forEach.call(document.querySelectorAll('.legend li[data-layer]'), function (li) {
+      var layer = li.getAttribute('data-layer');
+      li.hidden = !baseDoc.features.some(function (f) { return f.properties.layer === layer; });
+    });
+    var note = document.getElementById('base-note');
+    if (!baseDoc.features.length) {
+      note.hidden = false;
+      note.textContent = 'この地図には道路・河川の背景図がありません（管理者が --basemap で設定します）。 / No base map (roads, rivers) is configured for this site.';
+    }
     body.setAttribute('data-ready', 'true');
     connect();
     setInterval(refresh, POLL_MS);
+  }).catch(function (e) {
+    statusEl.textContent = '読み込みエラー / Could not load: ' + e.message;
   });
 })();

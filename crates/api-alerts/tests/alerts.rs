@@ -570,7 +570,7 @@ async fn geojson_and_which_alerts_apply_here() {
         "expires": cap_time(3600)
     }))
     .await;
-    // A geocode-only alert for 前橋市 (matches within 3 km of the city office).
+    // A geocode-only alert for 前橋市: its area is the city's boundary.
     s.issue(&json!({"kind": "shelter-opened", "identifier": "city", "areas": [{"code": "102016"}], "expires": cap_time(3600)}))
         .await;
 
@@ -580,7 +580,7 @@ async fn geojson_and_which_alerts_apply_here() {
     let h = here(INSIDE.0, INSIDE.1).await.expect(200);
     let ids: Vec<&str> =
         h["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["identifier"].as_str()).collect();
-    // The geocode-only alert of 前橋市 applies too (1.4 km from the city office), last: no level, Minor.
+    // The geocode-only alert of 前橋市 applies too (inside the city), last: no level, Minor.
     assert_eq!(ids, ["l4", "l3", "city"], "{h}");
     let shelters: Vec<&str> =
         h["shelters"].as_array().expect("shelters").iter().filter_map(|a| a["id"].as_str()).collect();
@@ -598,6 +598,14 @@ async fn geojson_and_which_alerts_apply_here() {
     let ids: Vec<&str> =
         h["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["identifier"].as_str()).collect();
     assert!(ids.contains(&"city"), "{h}");
+    // 前橋市 reaches the slopes of 赤城山, 14 km from its office: the alert applies there (a 3 km
+    // circle around the office did not); 高崎駅, 9 km away in 高崎市, it does not.
+    for (lat, lon, applies) in [(36.50, 139.20, true), (36.3227, 139.0126, false)] {
+        let h = here(lat, lon).await.expect(200);
+        let ids: Vec<&str> =
+            h["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["identifier"].as_str()).collect();
+        assert_eq!(ids.contains(&"city"), applies, "({lat}, {lon}): {h}");
+    }
     // Bad coordinates.
     s.get("/alerts/v1/here").query(&[("lat", "95"), ("lon", "139")]).send().await.problem(400, &["lat"]);
     s.get("/alerts/v1/here").query(&[("lat", "x"), ("lon", "139")]).send().await.problem(400, &["lat"]);
@@ -621,7 +629,8 @@ async fn geojson_and_which_alerts_apply_here() {
     let l3 = alerts.iter().find(|f| f["properties"]["identifier"] == "l3").expect("l3");
     assert_eq!(l3["geometry"]["coordinates"][0].as_array().map(Vec::len), Some(33));
     let city = alerts.iter().find(|f| f["properties"]["identifier"] == "city").expect("city");
-    assert_eq!(city["geometry"]["type"], "Point");
+    assert_eq!(city["geometry"]["type"], "MultiPolygon", "the boundary of 前橋市");
+    assert_eq!(city["geometry"], kizuna_cap::geocode::boundary("102016").map(|b| b.to_geojson()).expect("boundary"),);
     assert!(shelters.iter().all(|f| f["id"] != "urn:ngsi-ld:PointOfInterest:closed"));
     s.stop().await;
 }

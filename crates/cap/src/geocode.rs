@@ -214,11 +214,17 @@ impl Boundary {
                     return Err(format!("polygon {i} ring {j}: {} positions; a ring needs at least 4", ring.len()));
                 }
                 if ring.first() != ring.last() {
-                    return Err(format!("polygon {i} ring {j} is not closed (the last position must repeat the first)"));
+                    return Err(format!(
+                        "polygon {i} ring {j} is not closed (the last position must repeat the first)"
+                    ));
                 }
                 for p in ring {
                     let [lon, lat] = *p;
-                    if !(lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
+                    if !(lon.is_finite()
+                        && lat.is_finite()
+                        && (-180.0..=180.0).contains(&lon)
+                        && (-90.0..=90.0).contains(&lat))
+                    {
                         return Err(format!("polygon {i} ring {j}: [{lon}, {lat}] is not a longitude/latitude"));
                     }
                     bbox = [bbox[0].min(lon), bbox[1].min(lat), bbox[2].max(lon), bbox[3].max(lat)];
@@ -252,9 +258,12 @@ impl Boundary {
         };
         let polygons = match g.get("type").and_then(Value::as_str) {
             Some("Polygon") => vec![polygon(coords)?],
-            Some("MultiPolygon") => {
-                coords.as_array().ok_or("MultiPolygon coordinates must be an array")?.iter().map(polygon).collect::<Result<_, _>>()?
-            }
+            Some("MultiPolygon") => coords
+                .as_array()
+                .ok_or("MultiPolygon coordinates must be an array")?
+                .iter()
+                .map(polygon)
+                .collect::<Result<_, _>>()?,
             Some(other) => return Err(format!("type '{other}': a boundary is a Polygon or a MultiPolygon")),
             None => return Err("no geometry 'type'".to_string()),
         };
@@ -295,7 +304,8 @@ impl Boundary {
     pub fn interior_point(&self) -> Point {
         let mut best = (f64::NEG_INFINITY, Point::new(self.bbox[1], self.bbox[0]));
         for poly in &self.polygons {
-            let (s, n) = poly[0].iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(s, n), p| (s.min(p[1]), n.max(p[1])));
+            let (s, n) =
+                poly[0].iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(s, n), p| (s.min(p[1]), n.max(p[1])));
             let y = (s + n) / 2.0;
             let mut xs: Vec<f64> = poly
                 .iter()
@@ -437,7 +447,8 @@ impl Gazetteer {
         check_code(&code).map_err(|e| format!("properties.code: {e}"))?;
         let national = self.entries.get(&code);
         let need = |k: &str, v: Option<String>, have: Option<&String>| -> Result<String, String> {
-            v.or_else(|| have.cloned()).ok_or_else(|| format!("properties.{k} is required for a code the national table does not have"))
+            v.or_else(|| have.cloned())
+                .ok_or_else(|| format!("properties.{k} is required for a code the national table does not have"))
         };
         let name = need("name", text("name")?, national.map(|m| &m.name))?;
         let kana = need("kana", text("kana")?, national.map(|m| &m.kana))?;
@@ -445,7 +456,9 @@ impl Gazetteer {
             Some(k) => Kind::parse(&k).ok_or_else(|| {
                 format!("properties.kind '{k}' is not prefecture, city, town, village, special-ward or ward")
             })?,
-            None => national.map(|m| m.kind).ok_or("properties.kind is required for a code the national table does not have")?,
+            None => national
+                .map(|m| m.kind)
+                .ok_or("properties.kind is required for a code the national table does not have")?,
         };
         let district = text("district")?.or_else(|| national.and_then(|m| m.district.clone()));
         let boundary = match f.get("geometry") {
@@ -644,7 +657,9 @@ mod tests {
 
     #[test]
     fn rings_are_checked() {
-        assert!(Boundary::new(vec![vec![vec![[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]]]).unwrap_err().contains("at least 4"));
+        assert!(Boundary::new(vec![vec![vec![[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]]])
+            .unwrap_err()
+            .contains("at least 4"));
         assert!(Boundary::new(vec![vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]])
             .unwrap_err()
             .contains("not closed"));

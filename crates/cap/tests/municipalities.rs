@@ -44,7 +44,8 @@ fn every_row_has_a_valid_check_digit_and_the_totals_are_the_published_ones() {
     for old in 22131..=22137 {
         assert_eq!(geocode::lookup(&old.to_string()), None, "{old}");
     }
-    for (code, name) in [("221384", "浜松市中央区"), ("221392", "浜松市浜名区"), ("221406", "浜松市天竜区")] {
+    for (code, name) in [("221384", "浜松市中央区"), ("221392", "浜松市浜名区"), ("221406", "浜松市天竜区")]
+    {
         assert_eq!(g.get(code).map(|m| m.name.as_str()), Some(name));
     }
 }

@@ -24,6 +24,10 @@ const DEMO_PEOPLE: &str = include_str!("../demo/demo-people.json");
 /// Yui, home blood pressure (Taro's last reading is 受診勧奨), Yui's vaccinations.
 const DEMO_FHIR: &str = include_str!("../demo/demo-fhir.json");
 
+/// The base layer of the demo city's alert map (`scripts/data/build-basemap.py --demo`: the
+/// rivers and shorelines GSHHG has around the city; see DATA-SOURCES.md).
+pub const BASEMAP: &str = include_str!("../demo/basemap.geojson");
+
 /// The clinic that supplied the demo's health records.
 const DEMO_CLINIC: &str = "urn:kizuna:party:kizunagawa-clinic";
 

@@ -52,6 +52,9 @@ pub struct Config {
     pub builtin_issuer: bool,
     /// External identity providers whose tokens are accepted.
     pub trusted_issuers: Vec<kizuna_auth::TrustedIssuer>,
+    /// The public alert map's base layer (`--basemap`, see `kizuna_api_alerts::basemap`);
+    /// without it, the demo city's when `demo` is set, else none.
+    pub basemap_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
             notifier: kizuna_api_ngsild::NotifierConfig::default(),
             builtin_issuer: true,
             trusted_issuers: Vec::new(),
+            basemap_file: None,
         }
     }
 }
@@ -91,10 +95,30 @@ pub enum StartError {
     /// The token issuers could not be set up.
     #[error("authentication: {0}")]
     Auth(String),
+    /// The base-map file could not be read or is not valid.
+    #[error("base map {0}")]
+    Basemap(String),
+}
+
+/// The base map the configuration asks for (checked before anything else starts).
+fn basemap(config: &Config) -> Result<Option<kizuna_api_alerts::basemap::Basemap>, StartError> {
+    use kizuna_api_alerts::basemap::Basemap;
+    match &config.basemap_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| StartError::Basemap(format!("{}: cannot be read: {e}", path.display())))?;
+            Basemap::parse(&text).map(Some).map_err(|e| StartError::Basemap(format!("{}: {e}", path.display())))
+        }
+        None if config.demo => {
+            Basemap::parse(demo::BASEMAP).map(Some).map_err(|e| StartError::Basemap(format!("of the demo: {e}")))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Opens the store and builds the whole HTTP application.
 pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
+    let basemap = basemap(config)?;
     let store = Store::open_sqlite(&config.data_dir)?;
     let mut local = demo::shipped_contexts().map_err(StartError::Contexts)?;
     if let Some(dir) = &config.contexts_dir {
@@ -136,7 +160,7 @@ pub async fn build_app(config: &Config) -> Result<(Router, Store), StartError> {
         .nest("/kizuna/v1", admin)
         .nest("/me", kizuna_api_rights::me_router(state.clone()))
         .nest("/fhir", kizuna_api_fhir::fhir_router(state.clone()))
-        .nest("/alerts/v1", kizuna_api_alerts::alerts_router(state));
+        .nest("/alerts/v1", kizuna_api_alerts::alerts_router_with(state, basemap));
     Ok((app, store))
 }
 

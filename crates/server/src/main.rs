@@ -118,6 +118,14 @@ struct ServeArgs {
     /// Its JWK Set: an https:// URL or a file path.
     #[arg(long, env = "KIZUNA_OIDC_JWKS")]
     oidc_jwks: Option<String>,
+    /// The public alert map's base layer: a GeoJSON file of roads, rivers, water and place
+    /// names for the area (scripts/data/build-basemap.py). With --demo, the demo city's.
+    #[arg(long, env = "KIZUNA_BASEMAP")]
+    basemap: Option<PathBuf>,
+    /// A CSV or GeoJSON file of local governments (codes, names, readings, boundaries) that
+    /// replaces or adds to the national table by code; see crates/cap/src/geocode.rs.
+    #[arg(long, env = "KIZUNA_MUNICIPALITIES")]
+    municipalities: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -168,12 +176,37 @@ fn audit_verify(data: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+/// Installs the local-government table: the national one, with `file`'s entries when given.
+fn install_municipalities(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use kizuna_cap::geocode::{self, Gazetteer};
+    let national = Gazetteer::national().map_err(|e| anyhow::anyhow!("the shipped municipality table: {e}"))?;
+    let n = national.len();
+    let table = match file {
+        None => national,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--municipalities {}: cannot be read", path.display()))?;
+            national.with_file(&text).map_err(|e| anyhow::anyhow!("--municipalities {}: {e}", path.display()))?
+        }
+    };
+    let (entries, added) = (table.len(), table.len() - n);
+    geocode::install(table).map_err(|_| anyhow::anyhow!("the municipality table was already in use"))?;
+    match file {
+        Some(path) => {
+            tracing::info!(entries, added, file = %path.display(), "local governments: the national table and the site's file")
+        }
+        None => tracing::info!(entries, "local governments: the national table"),
+    }
+    Ok(())
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     match args.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
     }
+    install_municipalities(args.municipalities.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let mut config = Config::new(args.data.clone());
@@ -182,6 +215,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.fetch_remote_contexts = !args.offline;
         config.retention_file = args.retention;
         config.classification_file = args.classification;
+        config.basemap_file = args.basemap;
         config.purge_interval = std::time::Duration::from_secs(args.purge_interval.max(1));
         config.api.dev_open_access = args.dev_open_access;
         if args.dev_open_access {
