@@ -35,6 +35,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,8 +56,10 @@ def gmt_lines(bbox, flag: str) -> list[list[tuple[float, float]]]:
     """Line segments `gmt coast -M` dumps for one feature class (-Ia rivers, -W shorelines)."""
     w, s, e, n = bbox
     try:
-        out = subprocess.run(["gmt", "coast", f"-R{w}/{e}/{s}/{n}", "-Df", flag, "-M"],
-                             check=True, capture_output=True, text=True).stdout
+        # In a scratch directory: gmt leaves a gmt.history file where it runs.
+        with tempfile.TemporaryDirectory() as scratch:
+            out = subprocess.run(["gmt", "coast", f"-R{w}/{e}/{s}/{n}", "-Df", flag, "-M"],
+                                 check=True, capture_output=True, text=True, cwd=scratch).stdout
     except FileNotFoundError:
         sys.exit("gmt is missing: apt-get install gmt gmt-gshhg-full")
     lines, cur = [], None
