@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `GET /map` | the page (`static/map.html`); it passes its own `?tenant=` on to the requests below |
 //! | `GET /map.js`, `GET /map.css` | its script and style (`static/map.js`, `static/map.css`) |
-//! | `GET /municipalities.geojson?bbox=w,s,e,n` | the 市区町村 whose boundary meets the box (without `bbox`: the base map's extent, else all of Japan, 4 MB) |
+//! | `GET /municipalities.geojson?bbox=w,s,e,n` | the 市区町村 and 都道府県 whose boundary meets the box, at most [`MAX_BBOX_DEGREES`] each way (without `bbox`: the base map's extent; no base map: 400) |
 //! | `GET /basemap.geojson` | the base layer (below); an empty FeatureCollection when the site has none |
 //! | `GET /shelters.geojson` | every shelter of the tenant, open or closed, with capacity and occupancy (`active.geojson` has the open ones only) |
 //!
@@ -100,16 +100,21 @@ async fn page() -> Response {
     text("text/html; charset=utf-8", page_html())
 }
 
+/// The largest box `/municipalities.geojson` answers for, in degrees each way: a region of
+/// several prefectures (the whole table is 4 MB of GeoJSON, and this is a public endpoint).
+pub const MAX_BBOX_DEGREES: f64 = 4.0;
+
 /// `GET /municipalities.geojson?bbox=`.
 async fn municipalities(
     State(st): State<AlertsState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let bbox = match q.get("bbox") {
-        Some(raw) => Some(parse_bbox(raw)?),
-        None => st.basemap().map(|b| b.bbox()),
+    let bbox = match (q.get("bbox"), st.basemap()) {
+        (Some(raw), _) => parse_bbox(raw)?,
+        (None, Some(b)) => b.bbox(),
+        (None, None) => return Err(bad("bbox: required (west,south,east,north), as this site has no base map")),
     };
-    Ok(text("application/geo+json", municipalities_geojson(bbox).to_string()))
+    Ok(text("application/geo+json", municipalities_geojson(Some(bbox)).to_string()))
 }
 
 /// `w,s,e,n` in degrees.
@@ -133,6 +138,9 @@ fn parse_bbox(raw: &str) -> Result<[f64; 4], ApiError> {
         return Err(bad(format!(
             "bbox: '{raw}' is not west,south,east,north in degrees with west ≤ east and south ≤ north"
         )));
+    }
+    if e - w > MAX_BBOX_DEGREES || n - s > MAX_BBOX_DEGREES {
+        return Err(bad(format!("bbox: '{raw}' is larger than {MAX_BBOX_DEGREES}° by {MAX_BBOX_DEGREES}°")));
     }
     Ok([w, s, e, n])
 }
@@ -237,6 +245,7 @@ mod tests {
         assert!(parse_bbox("140,36,139,37").is_err());
         assert!(parse_bbox("139,36,140,x").is_err());
         assert!(parse_bbox("139,36,140,NaN").is_err());
+        assert!(parse_bbox("130,30,146,46").is_err(), "all of Japan at once");
     }
 
     #[test]

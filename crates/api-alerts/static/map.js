@@ -541,6 +541,13 @@
     return [b[0] - dx, b[1] - dy, b[2] + dx, b[3] + dy];
   }
 
+  // At most 4° each way around the centre: the server answers no larger box.
+  function clampBox(b) {
+    var cx = (b[0] + b[2]) / 2, cy = (b[1] + b[3]) / 2;
+    var hw = Math.min((b[2] - b[0]) / 2, 1.99), hh = Math.min((b[3] - b[1]) / 2, 1.99);
+    return [cx - hw, cy - hh, cx + hw, cy + hh];
+  }
+
   // The alerts' and shelters' extent as [w, s, e, n], or null.
   function dataBox() {
     var coords = [];
@@ -566,7 +573,7 @@
     }
     if (!areaBox) return null;
     kx = Math.cos((areaBox[1] + areaBox[3]) / 2 * Math.PI / 180);
-    return getJson('/municipalities.geojson?bbox=' + areaBox.map(function (x) { return x.toFixed(5); }).join(',')).then(function (doc) {
+    return getJson('/municipalities.geojson?bbox=' + clampBox(areaBox).map(function (x) { return x.toFixed(5); }).join(',')).then(function (doc) {
       munis = doc.features;
       attributions[1] = doc.attribution || '';
     });

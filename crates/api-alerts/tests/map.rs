@@ -127,6 +127,13 @@ async fn without_a_base_map_the_layer_is_empty() {
     assert_eq!(status, StatusCode::OK);
     let doc: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(doc, serde_json::json!({"type": "FeatureCollection", "features": []}));
+    // The municipalities need a box then; a box of all Japan is refused (4 MB, public).
+    let (status, _, body) = get(&app, "/alerts/v1/municipalities.geojson").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("bbox: required"), "{body}");
+    let (status, _, body) = get(&app, "/alerts/v1/municipalities.geojson?bbox=122,20,154,46").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("larger than 4°"), "{body}");
     drop(app);
     tokio::task::spawn_blocking(move || store.close()).await.expect("close");
 }
