@@ -32,18 +32,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from datatool import reexec_in_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_OUT = ROOT / "crates/server/demo/basemap.geojson"
 # The demo city's area and its surroundings (the Tone, the nearest river GSHHG has, runs
 # 10–15 km south-west of the demo's shelters).
 DEMO_BBOX = (138.95, 36.20, 139.45, 36.60)
-SHAPELY = "shapely==2.1.2"
 GSHHG_ATTRIBUTION = "河川・水涯線: GSHHG 2.3.7 (Wessel & Smith, LGPL-3.0)"
 OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 
@@ -157,12 +157,7 @@ def main() -> None:
     ap.add_argument("--check", action="store_true", help="fail if the output file differs from a rebuild")
     ap.add_argument("--work", type=Path, default=ROOT / "target/data-build")
     args = ap.parse_args()
-    venv = args.work / "venv"
-    if Path(sys.prefix).resolve() != venv.resolve():
-        if not (venv / "bin/python").exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run([str(venv / "bin/pip"), "install", "--quiet", SHAPELY], check=True)
-        os.execv(str(venv / "bin/python"), [str(venv / "bin/python"), __file__, *sys.argv[1:]])
+    reexec_in_venv(args.work, __file__)
     if args.demo:
         bbox, out = DEMO_BBOX, args.out or DEMO_OUT
     else:

@@ -56,6 +56,8 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
+from datatool import reexec_in_venv
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT_CSV = ROOT / "crates/cap/data/jp-municipalities.csv"
 OUT_GZ = ROOT / "crates/cap/data/jp-boundaries.geojson.gz"
@@ -68,7 +70,6 @@ PYPI = {
                   "018cbd49becabe01a2c9a7aeca9c3994a58e52655360f9afaa0397b609a3a46b"),
 }
 CRATE = ("reversejp", "0.2.1", "a608078b53fafbaa114b8d1db8e5e3cced4417f364b35d894a51f4893aa27fb1")
-SHAPELY = "shapely==2.1.2"
 
 # 浜松市 reorganised its wards on 2024-01-01 (中区・東区・西区・南区・北区・浜北区・天竜区 →
 # 中央区・浜名区・天竜区, each with a new code), as reported by 浜松市 and the press. The ward
@@ -360,13 +361,7 @@ def main() -> None:
                     help="where inputs and the tool environment are kept (default: target/data-build)")
     ap.add_argument("--check", action="store_true", help="rebuild and fail if the committed files differ")
     args = ap.parse_args()
-    venv = args.work / "venv"
-    if Path(sys.prefix).resolve() != venv.resolve():
-        # Re-run inside a private virtual environment with the pinned shapely.
-        if not (venv / "bin/python").exists():
-            run([sys.executable, "-m", "venv", str(venv)])
-            run([str(venv / "bin/pip"), "install", "--quiet", SHAPELY])
-        os.execv(str(venv / "bin/python"), [str(venv / "bin/python"), __file__, *sys.argv[1:]])
+    reexec_in_venv(args.work, __file__)
     csv_bytes, gz = build(args.work)
     if args.check:
         bad = [p for p, b in ((OUT_CSV, csv_bytes), (OUT_GZ, gz)) if not p.exists() or p.read_bytes() != b]
