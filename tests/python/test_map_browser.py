@@ -5,7 +5,8 @@ municipal and prefectural boundaries around the city with their names, and every
 with its name; the city issues a 警戒レベル4 alert through the API, and the area appears on
 the open page in the level-4 colour (purple, #AA00AA) through the page's Server-Sent Events
 stream; an alert for the whole of 前橋市 (code only) is drawn with the city's boundary.
-Screenshots are kept as tests/python/artifacts/map.png and map-prefecture.png (git-ignored)."""
+Screenshots are kept as tests/python/artifacts/map.png, map-prefecture.png and map-centre.png
+(git-ignored)."""
 
 from __future__ import annotations
 
