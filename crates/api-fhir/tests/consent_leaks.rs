@@ -283,9 +283,13 @@ async fn run_case(case: u64, seed: u64) -> Stats {
         assert_eq!(all.status, 200, "case {case}: the admin's {rt} search: {}", all.body);
         for e in all.body["entry"].as_array().cloned().unwrap_or_default() {
             let r = &e["resource"];
-            let pid = r["subject"]["reference"].as_str().unwrap().trim_start_matches("Patient/").to_string();
+            let pid = r["subject"]["reference"]
+                .as_str()
+                .expect("a subject reference")
+                .trim_start_matches("Patient/")
+                .to_string();
             let owner = world.owner[&format!("Patient/{pid}")].clone();
-            world.owner.insert(format!("{rt}/{}", r["id"].as_str().unwrap()), owner);
+            world.owner.insert(format!("{rt}/{}", r["id"].as_str().expect("an id")), owner);
         }
     }
     // A guardianship or two (one ended).
