@@ -274,7 +274,7 @@ fn pushdown_is_not_vacuous() {
 #[test]
 #[should_panic(expected = "inputs discarded")]
 fn a_property_that_discards_too_much_fails() {
-    common::run("discards half", 200, 0u32..1000, |n, tally| {
+    common::run("the discard limit's own test, expected to fail", 200, 0u32..1000, |n, tally| {
         if n % 2 == 0 {
             tally.discarded("even");
         } else {
