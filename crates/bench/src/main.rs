@@ -134,11 +134,11 @@
 //!   p50/p99 beside 1a's sequential latency. Every medium must receive every alert (a
 //!   missing or extra receipt is an error).
 //! - **7b — which alerts apply here.** 1,000 alerts (`--quick`: 200), each a
-//!   lon/lat-aligned square of side 1–3 km over geo.rs's 40 km × 40 km square, issued by 4 clients (bodies built
-//!   before the clock); then `GET /alerts/v1/here?lat=&lon=` from `--queries` random
-//!   points, sequential: p50/p99 and the mean number of alerts answered, each answer's
-//!   identifiers checked against the true set computed here (a difference is an
-//!   error). Baseline: the NGSI-LD geo-query `GET /ngsi-ld/v1/entities?type=Alert&
+//!   lon/lat-aligned square of side 1–3 km over geo.rs's 40 km × 40 km square, issued
+//!   by 4 clients (bodies built before the clock); then `GET /alerts/v1/here?lat=&lon=`
+//!   from `--queries` random points, sequential: p50/p99 and the mean number of alerts
+//!   answered, each answer's identifiers checked against the true set computed here (a
+//!   difference is an error). Baseline: the NGSI-LD geo-query `GET /ngsi-ld/v1/entities?type=Alert&
 //!   georel=intersects&geometry=Point&coordinates=[lon,lat]&count=true` over the same
 //!   alert entities from the same points (its count checked likewise).
 //!
