@@ -19,22 +19,15 @@ fn entity() -> &'static Entity {
         let mut a = Attribute::property(json!({"x": [1, "two", {"y": true}], "b": "2020-01-01"}));
         a.observed_at = Some("2020-01-01T00:00:00Z".into());
         a.unit_code = Some("CEL".into());
-        a.sub
-            .insert("b".into(), Attribute::property(json!("12:00:00Z")));
+        a.sub.insert("b".into(), Attribute::property(json!("12:00:00Z")));
         let mut name = Attribute::property(json!({"en": "red", "fr": ["rouge", "noir"]}));
         name.kind = AttrKind::LanguageProperty;
         let mut rel = Attribute::property(json!(["urn:a:1", "urn:a:2"]));
         rel.kind = AttrKind::Relationship;
         let mut attrs = BTreeMap::new();
         attrs.insert("a".to_string(), vec![a, Attribute::property(json!(3.5))]);
-        attrs.insert(
-            "b".to_string(),
-            vec![Attribute::property(json!("2020-01-01T00:00:00Z"))],
-        );
-        attrs.insert(
-            "c".to_string(),
-            vec![Attribute::property(json!([true, null, 1e300]))],
-        );
+        attrs.insert("b".to_string(), vec![Attribute::property(json!("2020-01-01T00:00:00Z"))]);
+        attrs.insert("c".to_string(), vec![Attribute::property(json!([true, null, 1e300]))]);
         attrs.insert("name".to_string(), vec![name]);
         attrs.insert("rel".to_string(), vec![rel]);
         Entity {
@@ -57,10 +50,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let printed = query.to_string();
     match Query::parse(&printed) {
-        Ok(again) => assert_eq!(
-            again, query,
-            "{text:?} printed as {printed:?} parses differently"
-        ),
+        Ok(again) => assert_eq!(again, query, "{text:?} printed as {printed:?} parses differently"),
         Err(e) => panic!("{text:?} printed as {printed:?}, which does not parse: {e}"),
     }
     let _ = query.matches(entity());

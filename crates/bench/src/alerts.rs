@@ -9,12 +9,12 @@
 //!   and a small polygon, status Exercise) are issued one at a time; each is timed from
 //!   the 201 of `POST /alerts/v1/alerts` (its whole body read) to its arrival at the
 //!   first and at the last of the media (0 if before the 201).
-//! - 7b: [`HERE_ALERTS`] alerts, each a lon/lat-aligned square of side 1–3 km (corners
-//!   on a 1e-6° grid) centred uniformly over geo.rs's 40 km × 40 km square, issued by a
-//!   few concurrent clients (bodies built before the clock); then `GET
-//!   /alerts/v1/here?lat=&lon=` from random points on the 1e-6° grid offset by half a
-//!   step (never on an edge), sequential. The true set of alerts containing each point
-//!   is computed here and compared with the identifiers answered. Baseline: the NGSI-LD
+//! - 7b: [`HERE_ALERTS`] alerts (`--quick`: [`HERE_ALERTS_QUICK`]), each a lon/lat-aligned
+//!   square of side 1–3 km (corners on a 1e-6° grid) centred uniformly over geo.rs's
+//!   40 km × 40 km square, issued by a few concurrent clients (bodies built before the
+//!   clock); then `GET /alerts/v1/here?lat=&lon=` from random points on the 1e-6° grid
+//!   offset by half a step (never on an edge), sequential. The true set of alerts
+//!   containing each point is computed here and compared with the identifiers answered. Baseline: the NGSI-LD
 //!   geo-query `type=Alert&georel=intersects&geometry=Point` over the same alert
 //!   entities, same points, `count=true`, its count checked likewise.
 
@@ -40,6 +40,9 @@ use crate::{client, geo, Ctx};
 const MEDIA: usize = 100;
 /// Alerts with polygons in 7b.
 const HERE_ALERTS: usize = 1000;
+/// Alerts with polygons in 7b of a `--quick` run (a smoke run: issuing is the slow part,
+/// about 10 minutes for 1,000 in a debug build).
+const HERE_ALERTS_QUICK: usize = 200;
 /// Concurrent clients issuing 7b's alerts.
 const ISSUE_CLIENTS: usize = 4;
 const TENANT_A: &str = "alerts-7a";
@@ -240,12 +243,13 @@ async fn phases(
     ));
 
     // ---- 7b: which alerts apply here, 1,000 polygons ----
+    let here_alerts = if p.quick { HERE_ALERTS_QUICK } else { HERE_ALERTS };
     let (lon0, lat0, w, h) = geo::area();
     let (m_lat, m_lon) = geo::metres_per_degree(geo::CENTER_LAT);
     let r6 = |x: f64| (x * 1e6).round() / 1e6;
     let mut rng = Rng::new(0x7B_0001);
     // (min_lon, min_lat, max_lon, max_lat) per alert.
-    let squares: Vec<(f64, f64, f64, f64)> = (0..HERE_ALERTS)
+    let squares: Vec<(f64, f64, f64, f64)> = (0..here_alerts)
         .map(|_| {
             let cx_ = lon0 + w * rng.below(1_000_000) as f64 / 1e6;
             let cy = lat0 + h * rng.below(1_000_000) as f64 / 1e6;
@@ -254,13 +258,13 @@ async fn phases(
             (r6(cx_ - dl), r6(cy - dp), r6(cx_ + dl), r6(cy + dp))
         })
         .collect();
-    let ids: Vec<String> = (0..HERE_ALERTS).map(|i| format!("bench-7b-{i:04}")).collect();
+    let ids: Vec<String> = (0..here_alerts).map(|i| format!("bench-7b-{i:04}")).collect();
     let bodies: Vec<Bytes> = squares
         .iter()
         .zip(&ids)
         .map(|(&(a, b, c, d), id)| Bytes::from(alert_body(id, &[[b, a], [b, c], [d, c], [d, a], [b, a]])))
         .collect();
-    eprintln!("[7b] issuing {HERE_ALERTS} alerts with polygons, {ISSUE_CLIENTS} clients …");
+    eprintln!("[7b] issuing {here_alerts} alerts with polygons, {ISSUE_CLIENTS} clients …");
     let issued = {
         let (http, url, auth) = (http.clone(), alerts_url.clone(), auth_b.clone());
         load::drain(ISSUE_CLIENTS, bodies, move |b| {
@@ -274,7 +278,7 @@ async fn phases(
     };
     cx.errors.note("7b issuing alerts", &issued);
     cx.rows.push(Row::new(
-        format!("7b issue {} alerts with polygons, {ISSUE_CLIENTS} clients", int(HERE_ALERTS as f64)),
+        format!("7b issue {} alerts with polygons, {ISSUE_CLIENTS} clients", int(here_alerts as f64)),
         format!("{:.1} alerts/s ({:.1} s)", issued.rate(), issued.elapsed.as_secs_f64()),
     ));
     // Query points on the 1e-6° grid shifted by half a step: never on an edge.
@@ -403,7 +407,7 @@ async fn phases(
     let (l50, l99) = (ld.latencies.percentile_ms(50.0), ld.latencies.percentile_ms(99.0));
     cx.rows.push(
         Row::new(
-            format!("7b GET /here, {} active polygons ({} points)", int(HERE_ALERTS as f64), here.latencies.len()),
+            format!("7b GET /here, {} active polygons ({} points)", int(here_alerts as f64), here.latencies.len()),
             format!("p50 {} / p99 {} ms", ms(h50), ms(h99)),
         )
         .against(

@@ -41,7 +41,7 @@ use serde_json::{json, Value};
 
 use crate::data::Rng;
 use crate::load::{self, Outcome};
-use crate::report::{int, ms, pct, verdict, Row};
+use crate::report::{int, judge, ms, pct, Row};
 use crate::{client, rate_p50_p99, servers, sqlite, Ctx};
 
 /// Readings per tenant.
@@ -371,7 +371,7 @@ async fn phases(cx: &mut Ctx, base: &str, dir: &std::path::Path, store: &Store) 
             format!("{} req/s ({} entities released/s)", int(rp), int(rp * PAGE as f64)),
         )
         .against(format!("{} req/s ({PLAIN}, mean)", int(r0)), pct(ratio))
-        .target(format!("≥ 85%: {}", verdict(ratio >= 0.85 && personal.errors == 0))),
+        .judged("≥ 85%", judge(ratio >= 0.85, &[&personal, &plain_a, &plain_b])),
     );
     cx.rows.push(
         Row::new("   latency p50 / p99", format!("{} / {} ms", ms(pp50), ms(pp99)))

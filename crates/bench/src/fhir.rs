@@ -54,7 +54,7 @@ use serde_json::{json, Value};
 
 use crate::data::Rng;
 use crate::load::{self, Latencies, Outcome};
-use crate::report::{int, ms, pct, verdict, Row};
+use crate::report::{int, judge, ms, pct, Row};
 use crate::{client, servers, Ctx};
 
 /// Observations per Bundle (and per raw SQLite transaction of 8a).
@@ -733,7 +733,7 @@ async fn phases(cx: &mut Ctx, base: &str, dir: &Path, store: &Store) -> anyhow::
             format!("p50 {} / p99 {} ms (raw SQLite, in-process)", ms(q50), ms(q99)),
             if q50 > 0.0 { format!("{:.0}× (p50)", s50 / q50) } else { String::new() },
         )
-        .target(format!("p99 < 20 ms: {}", verdict(s99 < 20.0 && search.errors == 0))),
+        .judged("p99 < 20 ms", judge(s99 < 20.0, &[&search])),
     );
     let c50 = chained.latencies.percentile_ms(50.0);
     cx.rows.push(
